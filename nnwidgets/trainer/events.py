@@ -1,0 +1,135 @@
+"""Training events: the contract between the trainer and whatever watches it.
+
+The trainer knows nothing of widgets. It calls hooks on a list of callbacks
+(skorch-style: every hook takes ``**kwargs`` so new keywords never break old
+callbacks) and appends one plain ``dict`` per epoch to a :class:`History`
+(livelossplot-style: a pure log, with outputs that subscribe to it).
+
+Events and their keywords (always passed by keyword; a callback may ignore any):
+
+``on_fit_begin(model, n_models, max_epochs, device, run_labels, **kw)``
+    ``model`` is the estimator or module being trained; ``n_models`` is K for
+    batched training (1 otherwise); ``run_labels`` is a list of K strings.
+``on_epoch_end(run, record, model, **kw)``
+    ``run`` is the model's index in the batch (0 for a single model) and
+    ``record`` is the dict just appended to the history: ``epoch`` (1-based),
+    ``loss`` (training loss, float), ``val_loss`` / ``val_score`` (float or
+    None), ``elapsed`` (seconds since fit began), ``epoch_time`` (seconds),
+    ``samples_per_s``, ``device`` (str), ``lr`` (float). Batched training calls
+    it once per model per epoch.
+``on_fit_end(model, history, stop_reason, **kw)``
+    ``stop_reason`` is one of ``"max_iter"``, ``"converged"``,
+    ``"early_stopping"``, ``"diverged"``, ``"interrupted"``, ``"stopped"``.
+
+A callback asks training to stop at the next epoch boundary by returning
+``STOP`` from ``on_epoch_end`` (or by setting a :class:`StopSignal`).
+Losses are synchronised from the device once per epoch, never per step.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from typing import Any, Iterable
+
+STOP = "stop"
+
+STOP_REASONS = ("max_iter", "converged", "early_stopping", "diverged", "interrupted", "stopped")
+
+
+class Callback:
+    """Base class for training callbacks. Override the hooks you need."""
+
+    def on_fit_begin(self, **kwargs: Any) -> None:
+        pass
+
+    def on_epoch_end(self, **kwargs: Any) -> Any:
+        pass
+
+    def on_fit_end(self, **kwargs: Any) -> None:
+        pass
+
+
+class StopSignal(Callback):
+    """A thread-safe flag that stops training at the next epoch boundary.
+
+    A Stop button sets it; the trainer polls it through ``on_epoch_end``.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    @property
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def on_fit_begin(self, **kwargs: Any) -> None:
+        self._event.clear()
+
+    def on_epoch_end(self, **kwargs: Any) -> Any:
+        return STOP if self._event.is_set() else None
+
+
+class CallbackList:
+    """Dispatches events to callbacks; a failing callback never kills training."""
+
+    def __init__(self, callbacks: Iterable[Callback] | Callback | None = None) -> None:
+        if callbacks is None:
+            callbacks = []
+        elif isinstance(callbacks, Callback) or callable(getattr(callbacks, "on_epoch_end", None)):
+            callbacks = [callbacks]
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            if not any(callable(getattr(cb, hook, None)) for hook in ("on_fit_begin", "on_epoch_end", "on_fit_end")):
+                raise TypeError(
+                    f"callbacks must be Callback instances (objects with on_fit_begin/on_epoch_end/"
+                    f"on_fit_end methods), got {cb!r}"
+                )
+
+    def _call(self, hook: str, kwargs: dict) -> list:
+        results = []
+        for cb in self.callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is None:
+                continue
+            try:
+                results.append(fn(**kwargs))
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # a broken display must not lose the training
+                warnings.warn(
+                    f"callback {type(cb).__name__}.{hook} raised {type(exc).__name__}: {exc}; "
+                    "training continues",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        return results
+
+    def fit_begin(self, **kwargs: Any) -> None:
+        self._call("on_fit_begin", kwargs)
+
+    def epoch_end(self, **kwargs: Any) -> bool:
+        """Returns True when any callback asked to stop."""
+        return any(r == STOP for r in self._call("on_epoch_end", kwargs))
+
+    def fit_end(self, **kwargs: Any) -> None:
+        self._call("on_fit_end", kwargs)
+
+
+class History(list):
+    """Per-epoch records (dicts), in order. ``history[-1]["loss"]``,
+    ``history.column("loss")``. Plain data: picklable, no device tensors."""
+
+    def column(self, key: str) -> list:
+        return [rec.get(key) for rec in self]
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(list(self))
