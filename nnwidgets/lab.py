@@ -1,0 +1,95 @@
+"""``nnwidgets lab``: JupyterLab opened on the course notebooks.
+
+The released notebooks (``release/``) and the lecture notebooks are copied
+into a workspace folder (``./nnwidgets-course`` by default) the first time,
+so students edit their own copies; files already there are never
+overwritten. JupyterLab then starts in that folder, with the kernel of this
+Python environment, where ``%load_ext nnwidgets`` is ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def course_dir() -> Path | None:
+    """The folder holding the released course notebooks, or None."""
+    env = os.environ.get("NNWIDGETS_COURSE_DIR")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO_ROOT / "release")
+    for path in candidates:
+        if path.is_dir() and any(path.rglob("*.ipynb")):
+            return path
+    return None
+
+
+def prepare_workspace(workspace: Path, source: Path | None = None) -> list[Path]:
+    """Copies every notebook (and the files beside it) from ``source`` into
+    ``workspace`` unless a file of that name is already there. Returns the
+    files copied."""
+    source = course_dir() if source is None else source
+    workspace.mkdir(parents=True, exist_ok=True)
+    copied = []
+    if source is None:
+        return copied
+    for path in sorted(source.rglob("*")):
+        if path.is_dir() or ".ipynb_checkpoints" in path.parts:
+            continue
+        target = workspace / path.relative_to(source)
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+        copied.append(target)
+    return copied
+
+
+def lab_command(workspace: Path, port: int | None, no_browser: bool, extra: list[str]) -> list[str]:
+    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={workspace}"]
+    if port is not None:
+        cmd.append(f"--port={port}")
+    if no_browser:
+        cmd.append("--no-browser")
+    return cmd + list(extra)
+
+
+def run(args: argparse.Namespace) -> int:
+    workspace = Path(args.workspace).resolve()
+    source = Path(args.course).resolve() if args.course else course_dir()
+    if source is None:
+        print(
+            "nnwidgets lab: no course notebooks found (looked in NNWIDGETS_COURSE_DIR and "
+            f"{REPO_ROOT / 'release'}); starting JupyterLab on an empty workspace. "
+            "Pass --course DIR to copy notebooks from elsewhere.",
+            file=sys.stderr,
+        )
+    copied = prepare_workspace(workspace, source)
+    print(f"nnwidgets lab: workspace {workspace} ({len(copied)} new file(s) copied from {source})")
+    cmd = lab_command(workspace, args.port, args.no_browser, args.lab_args)
+    if args.dry_run:
+        print(" ".join(cmd))
+        return 0
+    return subprocess.call(cmd)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "lab",
+        help="open JupyterLab on the course notebooks with nnwidgets ready",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--workspace", default="nnwidgets-course", help="folder for your copies (default: %(default)s)")
+    p.add_argument("--course", default=None, help="folder of notebooks to copy (default: the course's release/)")
+    p.add_argument("--port", type=int, default=None, help="JupyterLab port")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument("--dry-run", action="store_true", help="prepare the workspace, print the command, do not start")
+    p.add_argument("lab_args", nargs=argparse.REMAINDER, help="further arguments for jupyter lab")
+    p.set_defaults(func=run)
