@@ -1,0 +1,115 @@
+"""Downloading public data files into a local cache, with an explicit checksum check.
+
+The cache directory is, in order: the ``data_home`` argument, the
+``NNWIDGETS_DATA_HOME`` environment variable, or ``<scikit-learn data home>/nnwidgets``
+(``~/scikit_learn_data/nnwidgets`` by default).
+
+Checksums: the Neuromatch Academy notebooks publish an **MD5** digest for each
+file; those are the digests checked here (the only ones published by the data's
+distributor). A file whose digest does not match is rejected and removed. After
+a successful download the file's SHA-256 is written next to it
+(``<file>.sha256``) so that later loads can be checked against it and users can
+pin it. ``verify=False`` skips the check, and says so on stdout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import pathlib
+import shutil
+import tempfile
+import urllib.request
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteFile:
+    """A public file: where it lives, what it is called locally, and its digest."""
+
+    url: str
+    filename: str
+    md5: str | None = None
+    sha256: str | None = None
+    citation: str = ""
+
+
+class ChecksumError(OSError):
+    """A downloaded or cached file does not have the expected digest."""
+
+
+def data_home(path: str | os.PathLike | None = None) -> pathlib.Path:
+    """The directory where nnwidgets caches downloaded data (created if needed)."""
+    if path is None:
+        path = os.environ.get("NNWIDGETS_DATA_HOME")
+    if path is None:
+        from sklearn.datasets import get_data_home
+
+        path = pathlib.Path(get_data_home()) / "nnwidgets"
+    home = pathlib.Path(path).expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def file_digest(path: str | os.PathLike, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_digest(path: pathlib.Path, remote: RemoteFile) -> None:
+    """Raise ChecksumError unless ``path`` matches every digest known for ``remote``."""
+    for algorithm, expected in (("md5", remote.md5), ("sha256", remote.sha256)):
+        if expected is None:
+            continue
+        found = file_digest(path, algorithm)
+        if found != expected:
+            raise ChecksumError(
+                f"{path} has {algorithm} {found}, expected {expected} for {remote.url}. "
+                "The download is corrupted or the upstream file changed: delete the file and "
+                "retry, or pass verify=False if you trust the new file."
+            )
+    pinned = path.with_name(path.name + ".sha256")
+    if remote.sha256 is None and pinned.exists():
+        expected = pinned.read_text().split()[0]
+        found = file_digest(path, "sha256")
+        if found != expected:
+            raise ChecksumError(
+                f"{path} has sha256 {found} but {pinned} recorded {expected} when it was "
+                "downloaded: the cached file changed. Delete both files and download again."
+            )
+
+
+def fetch(remote: RemoteFile, data_home_path=None, verify: bool = True, opener=None) -> pathlib.Path:
+    """Return the local path of ``remote``, downloading it into the cache if needed.
+
+    ``opener(url)`` returns a file-like object (default: ``urllib.request.urlopen``);
+    tests replace it to avoid the network.
+    """
+    home = data_home(data_home_path)
+    target = home / remote.filename
+    if target.exists():
+        if verify:
+            check_digest(target, remote)
+        return target
+    opener = opener or urllib.request.urlopen
+    print(f"Downloading {remote.url} -> {target}", flush=True)
+    fd, tmp_name = tempfile.mkstemp(dir=home, prefix=remote.filename + ".", suffix=".part")
+    tmp = pathlib.Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, opener(remote.url) as response:
+            shutil.copyfileobj(response, out)
+        if verify:
+            check_digest(tmp, remote)
+        else:
+            print(f"Checksum NOT verified for {remote.filename} (verify=False).", flush=True)
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    target.with_name(target.name + ".sha256").write_text(
+        f"{file_digest(target, 'sha256')}  {remote.filename}\n"
+    )
+    return target
