@@ -102,7 +102,7 @@ def refusal_reason(estimator, fit_params=None) -> str | None:
     if not is_nnwidgets_mlp(estimator):
         return (
             f"{type(estimator).__name__} is not an nnwidgets MLPClassifier/MLPRegressor, "
-            "so scikit-learn trains each candidate and fold one by one"
+            "so each model is trained one at a time by its own fit (scikit-learn's path)"
         )
     engine, why = _engine()
     if engine is None:
