@@ -1,0 +1,485 @@
+"""Training any ``torch.nn.Module`` with callbacks: the lecture's hand-written
+loop (forward, loss, backward, step, record the loss) as one function.
+
+>>> result = train_module(net, X_train, y_train, X_test=X_test, y_test=y_test,
+...                       epochs=1000, optimizer="sgd", lr=0.1, weight_decay=1e-4,
+...                       loss="cross_entropy", seed=1)
+>>> result.metrics["test_accuracy"], result.loss_curve[-1]
+
+What it does for you:
+
+- data is converted and moved to the device once; minibatches are indexed on
+  the device (``batch_size=None`` is full-batch gradient descent, as in the
+  lecture);
+- ``train()`` mode while stepping (dropout on), ``eval()`` mode and no
+  gradients while evaluating;
+- the loss is synchronised from the device once per epoch, never per step;
+- Ctrl-C (kernel interrupt), a Stop button (:class:`StopSignal`) or a callback
+  returning ``STOP`` end training at once and keep the model;
+- a non-finite loss stops training with a warning and restores the weights
+  from the start of the last epoch whose loss was finite.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from nnwidgets.trainer.events import CallbackList, History
+from nnwidgets.trainer.results import TrainResult
+
+#: loss name -> (torch.nn class name, task)
+LOSSES = {
+    "cross_entropy": ("CrossEntropyLoss", "classification"),
+    "nll": ("NLLLoss", "classification"),
+    "bce": ("BCEWithLogitsLoss", "binary"),
+    "mse": ("MSELoss", "regression"),
+    "l1": ("L1Loss", "regression"),
+    "mae": ("L1Loss", "regression"),
+    "huber": ("HuberLoss", "regression"),
+    "smooth_l1": ("SmoothL1Loss", "regression"),
+}
+LOSS_ALIASES = {"crossentropy": "cross_entropy", "ce": "cross_entropy", "log_loss": "cross_entropy",
+                "squared_error": "mse", "binary_cross_entropy": "bce"}
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+
+
+def _loss_fn(loss):
+    """Returns (loss module or callable, task, name)."""
+    import torch
+
+    if isinstance(loss, str):
+        key = LOSS_ALIASES.get(loss.lower(), loss.lower())
+        if key not in LOSSES:
+            raise ValueError(
+                f"loss={loss!r} is not known; use one of {sorted(LOSSES)} "
+                "or pass a torch loss module such as torch.nn.CrossEntropyLoss()."
+            )
+        cls_name, task = LOSSES[key]
+        return getattr(torch.nn, cls_name)(), task, key
+    if callable(loss):
+        name = type(loss).__name__
+        task = None
+        if isinstance(loss, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)):
+            task = "classification"
+        elif isinstance(loss, torch.nn.BCEWithLogitsLoss):
+            task = "binary"
+        elif isinstance(loss, (torch.nn.MSELoss, torch.nn.L1Loss, torch.nn.HuberLoss, torch.nn.SmoothL1Loss)):
+            task = "regression"
+        return loss, task, name
+    raise TypeError(f"loss must be a name such as 'cross_entropy' or 'mse', or a torch loss module; got {loss!r}")
+
+
+def _optimizer(name, params, lr, momentum, nesterov, weight_decay):
+    import torch
+
+    if not isinstance(name, str):
+        if isinstance(name, type) and issubclass(name, torch.optim.Optimizer):
+            return name(params, lr=lr, weight_decay=weight_decay)
+        raise TypeError(f"optimizer must be one of {OPTIMIZERS} or a torch.optim.Optimizer class; got {name!r}")
+    key = name.lower()
+    if key == "sgd":
+        if nesterov and momentum <= 0:
+            raise ValueError("nesterov=True needs momentum > 0 (e.g. momentum=0.9).")
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    if momentum or nesterov:
+        raise ValueError(
+            f"momentum/nesterov apply to optimizer='sgd' only, not optimizer={name!r}; "
+            "drop them or use optimizer='sgd'."
+        )
+    if key == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if key == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if key == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optimizer={name!r} is not known; use one of {OPTIMIZERS}.")
+
+
+def _as_array(data, name):
+    if data is None:
+        return None
+    import torch
+
+    if isinstance(data, torch.Tensor):
+        return data.detach().cpu().numpy()
+    if hasattr(data, "to_numpy"):  # pandas
+        data = data.to_numpy()
+    arr = np.asarray(data)
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64) if name.startswith("X") else arr
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must be numeric; got values such as {arr.ravel()[:3]!r}") from exc
+    return arr
+
+
+class _Targets:
+    """Encodes targets for the loss: class indices (any labels -> 0..C-1) or floats."""
+
+    def __init__(self, task, y):
+        self.task = task
+        self.classes = None
+        if task in ("classification", "binary"):
+            classes = np.unique(y)
+            if task == "classification" and np.issubdtype(y.dtype, np.integer) and classes.min() >= 0:
+                self.classes = None  # already indices: keep the user's numbering
+            else:
+                self.classes = classes
+
+    def encode(self, y, name):
+        if y is None:
+            return None
+        if self.task in ("classification", "binary") and self.classes is not None:
+            idx = np.searchsorted(self.classes, y)
+            idx = np.clip(idx, 0, len(self.classes) - 1)
+            bad = self.classes[idx] != y
+            if np.any(bad):
+                raise ValueError(
+                    f"{name} holds labels not seen in y: {np.unique(np.asarray(y)[bad])[:5]!r}"
+                )
+            return idx
+        return y
+
+    def decode(self, idx):
+        if self.classes is None:
+            return idx
+        return self.classes[idx]
+
+
+def _regression_scores(y_true, y_pred):
+    y_true = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
+    y_pred = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
+    mse = float(np.mean((y_true - y_pred) ** 2))
+    ss_res = np.sum((y_true - y_pred) ** 2, axis=0)
+    ss_tot = np.sum((y_true - y_true.mean(axis=0)) ** 2, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, 0.0)
+    return mse, float(np.mean(r2))
+
+
+def prediction_metrics(task, y_true, y_pred, prefix) -> dict:
+    """Accuracy for classification, MSE and R^2 for regression (``prefix_``-named)."""
+    if y_true is None or y_pred is None or task is None:
+        return {}
+    if task in ("classification", "binary"):
+        return {f"{prefix}_accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))}
+    mse, r2 = _regression_scores(y_true, y_pred)
+    return {f"{prefix}_mse": mse, f"{prefix}_r2": r2}
+
+
+def train_module(
+    module,
+    X,
+    y,
+    *,
+    X_val=None,
+    y_val=None,
+    X_test=None,
+    y_test=None,
+    epochs: int = 100,
+    optimizer="sgd",
+    lr: float = 0.01,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    loss="cross_entropy",
+    batch_size: int | None = None,
+    shuffle: bool = True,
+    device="auto",
+    seed: int | None = None,
+    callbacks=None,
+    label: str | None = None,
+) -> TrainResult:
+    """Trains ``module`` on ``(X, y)`` and returns a :class:`TrainResult`.
+
+    Parameters
+    ----------
+    module : torch.nn.Module mapping a float tensor ``(n, n_features)`` to
+        outputs (logits ``(n, n_classes)`` for classification).
+    X, y : array-likes (numpy, pandas, torch). Class labels may be any values
+        (strings too); they are encoded to 0..C-1 and decoded back.
+    X_val, y_val : optional validation data: ``val_loss`` and ``val_score``
+        (accuracy or R^2) are recorded every epoch.
+    X_test, y_test : optional test data for the final metrics.
+    epochs : number of passes over the training data.
+    optimizer : ``"sgd"`` (with ``momentum``, ``nesterov``), ``"adam"``,
+        ``"adamw"``, ``"rmsprop"``, or a ``torch.optim.Optimizer`` class.
+    lr, weight_decay : learning rate and L2 penalty (PyTorch's weight_decay).
+    loss : ``"cross_entropy"``, ``"mse"``, ``"bce"``, ``"l1"``, ``"huber"``,
+        ``"nll"`` or a torch loss module.
+    batch_size : minibatch size; None trains on the whole batch every step.
+    device : ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``.
+    seed : seeds torch (dropout, shuffling) for a reproducible run. Seed
+        before building the module to make its initial weights reproducible.
+    callbacks : Callback or list (see :mod:`nnwidgets.trainer.events`).
+    label : a name for the run in comparisons.
+    """
+    import torch
+
+    from nnwidgets.trainer.device import configure_threads, resolve_device
+
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    epochs = int(epochs)
+    if epochs < 1:
+        raise ValueError(f"epochs={epochs!r} must be at least 1")
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr={lr!r} must be a positive number such as 0.01")
+    if batch_size is not None and int(batch_size) < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer or None (full batch)")
+    dev = resolve_device(device)
+    if dev.type == "cpu":
+        configure_threads()  # NNWIDGETS_NUM_THREADS / OMP_NUM_THREADS, else the usable cores
+    loss_fn, task, loss_name = _loss_fn(loss)
+
+    Xn, yn = _as_array(X, "X"), _as_array(y, "y")
+    if Xn is None or yn is None:
+        raise ValueError("X and y are required")
+    if len(Xn) != len(yn):
+        raise ValueError(f"X has {len(Xn)} samples but y has {len(yn)}; they must match")
+    if (X_val is None) != (y_val is None):
+        raise ValueError("give both X_val and y_val, or neither")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("give both X_test and y_test, or neither")
+    Xv, yv = _as_array(X_val, "X_val"), _as_array(y_val, "y_val")
+    Xt, yt = _as_array(X_test, "X_test"), _as_array(y_test, "y_test")
+    if task is None:
+        task = "classification" if np.issubdtype(yn.dtype, np.integer) or yn.dtype == object else "regression"
+    targets = _Targets(task, yn)
+
+    if seed is not None:
+        torch.manual_seed(int(seed))
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(int(seed) if seed is not None else int(torch.initial_seed() % (2**63)))
+
+    def to_x(a):
+        return None if a is None else torch.as_tensor(np.asarray(a, dtype=np.float32), device=dev)
+
+    def to_y(a, name):
+        if a is None:
+            return None
+        a = targets.encode(a, name)
+        if task == "classification":
+            return torch.as_tensor(np.asarray(a, dtype=np.int64), device=dev)
+        return torch.as_tensor(np.asarray(a, dtype=np.float32), device=dev)
+
+    Xd, yd = to_x(Xn), to_y(yn, "y")
+    Xvd, yvd = to_x(Xv), to_y(yv, "y_val")
+    module.to(dev)
+
+    # Shape the targets to the model's outputs once (n,) vs (n, 1) for regression/binary.
+    with torch.no_grad():
+        was_training = module.training
+        module.eval()
+        probe = module(Xd[: min(2, len(Xd))])
+        module.train(was_training)
+    if not isinstance(probe, torch.Tensor):
+        raise TypeError(f"module(X) must return a tensor, got {type(probe).__name__}")
+
+    def shape_y(t):
+        if t is None or task == "classification":
+            return t
+        if probe.ndim == 2 and t.ndim == 1:
+            return t.reshape(-1, 1)
+        return t
+
+    yd, yvd = shape_y(yd), shape_y(yvd)
+    if task == "classification" and probe.ndim == 2:
+        n_out = probe.shape[1]
+        top = int(yd.max()) + 1 if len(yd) else 0
+        if top > n_out:
+            raise ValueError(
+                f"y has class index {top - 1} but the module outputs {n_out} logits; "
+                f"the last layer needs at least {top} outputs"
+            )
+
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the module has no trainable parameters")
+    opt = _optimizer(optimizer, params, float(lr), float(momentum), bool(nesterov), float(weight_decay))
+
+    n = len(Xd)
+    bs = n if batch_size is None else min(int(batch_size), n)
+    label = label or type(module).__name__
+    cbs = CallbackList(callbacks)
+    history = History()
+    dev_str = str(dev) if dev.type != "cuda" else f"cuda:{dev.index or 0}"
+    settings = dict(
+        epochs=epochs, optimizer=optimizer if isinstance(optimizer, str) else optimizer.__name__,
+        lr=float(lr), momentum=float(momentum), nesterov=bool(nesterov),
+        weight_decay=float(weight_decay), loss=loss_name, batch_size=batch_size,
+        seed=seed, n_train=n, n_val=None if Xvd is None else len(Xvd),
+    )
+
+    # two snapshots of the state: the start of the previous and of this epoch
+    state = [t for t in module.state_dict().values() if t.is_floating_point()]
+    snapshots = [[t.detach().clone() for t in state], [t.detach().clone() for t in state]]
+
+    def val_score(out, target):
+        if task == "classification":
+            return (out.argmax(dim=1) == target).float().mean()
+        if task == "binary":
+            return ((out > 0).to(target.dtype) == target).float().mean()
+        res = ((target - out) ** 2).sum()
+        tot = ((target - target.mean(dim=0)) ** 2).sum()
+        return 1 - res / tot.clamp_min(1e-12)
+
+    cbs.fit_begin(model=module, n_models=1, max_epochs=epochs, device=dev_str, run_labels=[label])
+    stop_reason = "max_iter"
+    epoch_times: list[float] = []
+    t_start = time.perf_counter()
+    last_finite = 0
+    try:
+        for epoch in range(1, epochs + 1):
+            t_epoch = time.perf_counter()
+            _copy_all(snapshots[epoch % 2], state)
+            module.train()
+            if bs == n:
+                opt.zero_grad(set_to_none=True)
+                batch_loss = loss_fn(module(Xd), yd)
+                batch_loss.backward()
+                opt.step()
+                epoch_loss = batch_loss.detach()
+            else:
+                order = torch.randperm(n, device=dev, generator=gen) if shuffle else torch.arange(n, device=dev)
+                epoch_loss = torch.zeros((), device=dev)
+                for start in range(0, n, bs):
+                    idx = order[start : start + bs]
+                    opt.zero_grad(set_to_none=True)
+                    batch_loss = loss_fn(module(Xd[idx]), yd[idx])
+                    batch_loss.backward()
+                    opt.step()
+                    epoch_loss += batch_loss.detach() * len(idx)
+                epoch_loss = epoch_loss / n
+            if Xvd is not None:
+                module.eval()
+                with torch.no_grad():
+                    out_v = module(Xvd)
+                    values = torch.stack([epoch_loss.float(), loss_fn(out_v, yvd).float(), val_score(out_v, yvd).float()])
+                loss_v, vloss_v, vscore_v = values.tolist()  # the one device sync of the epoch
+            else:
+                loss_v, vloss_v, vscore_v = float(epoch_loss), None, None
+            now = time.perf_counter()
+            dt = now - t_epoch
+            epoch_times.append(dt)
+            if not math.isfinite(loss_v):
+                keep = snapshots[(epoch - 1) % 2] if epoch > 1 else snapshots[epoch % 2]
+                for t, s in zip(state, keep):
+                    t.copy_(s)
+                stop_reason = "diverged"
+                warnings.warn(
+                    f"training diverged at epoch {epoch} (loss={loss_v}); stopped and kept the weights "
+                    f"from the start of epoch {max(1, last_finite)}. Try a smaller learning rate "
+                    f"(lr={lr!r}).",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                break
+            last_finite = epoch
+            record = {
+                "epoch": epoch,
+                "loss": loss_v,
+                "val_loss": vloss_v,
+                "val_score": vscore_v,
+                "elapsed": now - t_start,
+                "epoch_time": dt,
+                "samples_per_s": n / dt if dt > 0 else float("inf"),
+                "device": dev_str,
+                "lr": opt.param_groups[0]["lr"],
+            }
+            history.append(record)
+            if cbs.epoch_end(run=0, record=record, model=module):
+                stop_reason = "stopped"
+                break
+    except KeyboardInterrupt:
+        stop_reason = "interrupted"
+    total = time.perf_counter() - t_start
+    module.eval()
+
+    result = TrainResult(
+        model=module,
+        history=history,
+        device=dev_str,
+        stop_reason=stop_reason,
+        params=settings,
+        task="classification" if task in ("classification", "binary") else task,
+        label=label,
+    )
+    done = len(history)
+    result.timings = {
+        "total_s": total,
+        "per_epoch_s": float(np.median(epoch_times)) if epoch_times else None,
+        "samples_per_s": (n * done / total) if total > 0 and done else None,
+        "epochs": done,
+        "device": dev_str,
+    }
+    if targets.classes is not None:
+        result.params["classes"] = targets.classes.tolist()
+    try:
+        result.metrics = _final_metrics(module, loss_fn, task, targets, Xd, yd, Xt, yt, to_x, shape_y, to_y, result)
+    except KeyboardInterrupt:
+        pass
+    cbs.fit_end(model=module, history=history, stop_reason=stop_reason, result=result)
+    return result
+
+
+def _copy_all(dst, src):
+    import torch
+
+    if hasattr(torch, "_foreach_copy_"):
+        torch._foreach_copy_(dst, src)
+    else:  # pragma: no cover - older torch
+        for d, s in zip(dst, src):
+            d.copy_(s)
+
+
+def _predict(module, task, Xd):
+    import torch
+
+    with torch.no_grad():
+        out = module(Xd)
+    if task == "classification":
+        return out, out.argmax(dim=1)
+    if task == "binary":
+        return out, (out > 0).long().reshape(-1)
+    return out, out
+
+
+def _final_metrics(module, loss_fn, task, targets, Xd, yd, Xt, yt, to_x, shape_y, to_y, result):
+    import torch
+
+    module.eval()
+    metrics = {}
+    out, pred = _predict(module, task, Xd)
+    with torch.no_grad():
+        metrics["train_loss"] = float(loss_fn(out, yd))
+    y_true_train = yd.cpu().numpy()
+    pred_train = pred.cpu().numpy()
+    if task == "binary":
+        y_true_train = y_true_train.reshape(-1)
+    if task in ("classification", "binary"):
+        metrics.update(prediction_metrics("classification", y_true_train, pred_train.reshape(-1), "train"))
+    else:
+        metrics.update(prediction_metrics("regression", y_true_train, pred_train, "train"))
+    if Xt is not None:
+        Xtd = to_x(Xt)
+        ytd = shape_y(to_y(yt, "y_test"))
+        out_t, pred_t = _predict(module, task, Xtd)
+        with torch.no_grad():
+            metrics["test_loss"] = float(loss_fn(out_t, ytd))
+        pred_np = pred_t.cpu().numpy()
+        if task == "classification" or task == "binary":
+            pred_np = targets.decode(pred_np.reshape(-1))
+            metrics.update(prediction_metrics("classification", yt, pred_np, "test"))
+        else:
+            pred_np = pred_np.reshape(len(pred_np), -1)
+            if pred_np.shape[1] == 1 and np.ndim(yt) == 1:
+                pred_np = pred_np[:, 0]
+            metrics.update(prediction_metrics("regression", yt, pred_np, "test"))
+        result.predictions = {"y_true": np.asarray(yt), "y_pred": pred_np, "split": "test"}
+    return metrics

@@ -1,0 +1,174 @@
+"""Static matplotlib figures of training runs (PNG in the notebook, so saved
+notebooks, nbconvert, nbgrader and nbval show them without a kernel).
+
+Figures are made with ``matplotlib.figure.Figure`` and the Agg canvas, not
+pyplot: nothing touches the user's current figure and the inline backend does
+not show them a second time.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Sequence
+
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_png(fig, dpi: int = 80) -> bytes:
+    """PNG bytes of ``fig``."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _plot_curves(ax, curves, log_y: bool):
+    """``curves``: [(label, epochs, loss, val_loss or None)]."""
+    any_val = False
+    for k, (label, epochs, loss, val) in enumerate(curves):
+        color = COLORS[k % len(COLORS)]
+        ax.plot(epochs, loss, color=color, lw=1.5, label=f"{label} (train)" if val else label)
+        if val is not None and any(v is not None for v in val):
+            any_val = True
+            vx = [e for e, v in zip(epochs, val) if v is not None]
+            vy = [v for v in val if v is not None]
+            ax.plot(vx, vy, color=color, lw=1.3, ls="--", label=f"{label} (validation)")
+    if log_y:
+        positive = all(v > 0 for _, _, loss, _ in curves for v in loss if v is not None and math.isfinite(v))
+        if positive:
+            ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (log scale)" if log_y else "loss")
+    ax.grid(True, alpha=0.3)
+    if len(curves) > 1 or any_val:
+        ax.legend(fontsize=8, loc="upper right")
+
+
+def loss_curves_png(curves, *, log_y: bool = False, title: str = "Training loss", dpi: int = 80) -> bytes:
+    """A PNG of the loss curves (what the live plot showed when training ended)."""
+    fig = _figure(6.4, 3.4)
+    ax = fig.add_subplot(1, 1, 1)
+    _plot_curves(ax, curves, log_y)
+    ax.set_title(title, fontsize=10)
+    fig.subplots_adjust(left=0.11, right=0.98, top=0.9, bottom=0.15)
+    return figure_png(fig, dpi=dpi)
+
+
+def _metric_of(results):
+    """The test metric shared by the runs: accuracy if any classifier, else MSE."""
+    for key, name in (("test_accuracy", "Test accuracy"), ("test_mse", "Test MSE")):
+        if any(key in r.metrics for r in results):
+            return key, name
+    for key, name in (("train_accuracy", "Train accuracy"), ("train_mse", "Train MSE"),
+                      ("train_loss", "Final train loss")):
+        if any(key in r.metrics for r in results):
+            return key, name
+    return None, None
+
+
+def comparison_figure(results: Sequence, *, log_y: bool = False, max_confusion: int = 4):
+    """The lecture's comparison charts for ``results`` (TrainResult objects):
+    test-metric bars, overlaid loss curves, and predicted-vs-true scatter
+    (regression) or confusion matrices (classification)."""
+    results = list(results)
+    labels = [f"{r.run_id}: {r.label}" if r.run_id is not None else r.label for r in results]
+    regress = [r for r in results if r.task == "regression" and r.predictions.get("y_pred") is not None]
+    classif = [r for r in results if r.task == "classification" and r.predictions.get("y_pred") is not None]
+    n_conf = min(len(classif), max_confusion)
+    bottom = 1 if (regress or n_conf) else 0
+    ncols_bottom = (1 if regress else 0) + n_conf
+    fig = _figure(11, 4.2 + (3.8 if bottom else 0))
+    gs = fig.add_gridspec(1 + bottom, max(2, ncols_bottom))
+    half = max(2, ncols_bottom) // 2
+
+    ax_bar = fig.add_subplot(gs[0, :half])
+    key, name = _metric_of(results)
+    if key is not None:
+        values = [r.metrics.get(key, float("nan")) for r in results]
+        ax_bar.bar(range(len(values)), values, color=[COLORS[i % len(COLORS)] for i in range(len(values))])
+        ax_bar.set_xticks(range(len(values)))
+        ax_bar.set_xticklabels(labels, rotation=30 if len(values) > 3 else 0, ha="right" if len(values) > 3 else "center", fontsize=8)
+        ax_bar.set_ylabel(name)
+        ax_bar.set_title(name, fontsize=10)
+        if key.endswith("accuracy"):
+            finite = [v for v in values if math.isfinite(v)]
+            if finite:
+                ax_bar.set_ylim(max(0.0, min(finite) - 0.1), 1.0)
+        for i, v in enumerate(values):
+            if math.isfinite(v):
+                ax_bar.annotate(f"{v:.3g}", (i, v), ha="center", va="bottom", fontsize=8)
+    else:
+        ax_bar.text(0.5, 0.5, "no metrics", ha="center", va="center")
+
+    ax_loss = fig.add_subplot(gs[0, half:])
+    curves = [(lab, r.history.column("epoch"), r.history.column("loss"), None) for lab, r in zip(labels, results)]
+    _plot_curves(ax_loss, curves, log_y)
+    ax_loss.set_title("Training loss", fontsize=10)
+
+    col = 0
+    if regress:
+        ax = fig.add_subplot(gs[1, col])
+        col += 1
+        lo, hi = math.inf, -math.inf
+        for r, lab in zip(results, labels):
+            if r not in regress:
+                continue
+            yt = _flat(r.predictions["y_true"])
+            yp = _flat(r.predictions["y_pred"])
+            ax.plot(yp, yt, "o", ms=3, alpha=0.7, label=lab, color=COLORS[results.index(r) % len(COLORS)])
+            lo, hi = min(lo, min(yt)), max(hi, max(yt))
+        ax.plot([lo, hi], [lo, hi], "k-", lw=1, label="perfect")
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title("Predicted vs true (test set)", fontsize=10)
+        ax.legend(fontsize=7)
+    for r in classif[:n_conf]:
+        ax = fig.add_subplot(gs[1, col])
+        col += 1
+        _confusion(ax, r, labels[results.index(r)])
+    fig.tight_layout()
+    return fig
+
+
+def _flat(values):
+    import numpy as np
+
+    arr = np.asarray(values, dtype=float)
+    return arr.reshape(len(arr), -1)[:, 0].tolist()
+
+
+def _confusion(ax, result, label):
+    import numpy as np
+
+    y_true = np.asarray(result.predictions["y_true"]).reshape(-1)
+    y_pred = np.asarray(result.predictions["y_pred"]).reshape(-1)
+    classes = np.unique(np.concatenate([y_true, y_pred]))
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    cm = np.zeros((len(classes), len(classes)), dtype=int)
+    for t, p in zip(y_true.tolist(), y_pred.tolist()):
+        cm[index[t], index[p]] += 1
+    ax.imshow(cm, cmap="Blues")
+    if len(classes) <= 12:
+        for i in range(len(classes)):
+            for j in range(len(classes)):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if cm[i, j] > cm.max() / 2 else "black")
+        names = [str(c) for c in classes]
+        ax.set_xticks(range(len(classes)))
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(classes)))
+        ax.set_yticklabels(names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    acc = result.metrics.get("test_accuracy")
+    ax.set_title(f"{label}" + (f" (acc {acc:.3f})" if acc is not None else ""), fontsize=9)

@@ -1,0 +1,347 @@
+"""A live loss plot for training: a light anywidget fed by training callbacks.
+
+>>> plot = LiveLossPlot()
+>>> train_module(net, X, y, epochs=1000, callbacks=[plot])      # or est.fit(..., callbacks=[plot])
+
+- The browser draws the curves (plain SVG, ``lossplot.js``); the kernel sends
+  only the new points, batched, at most ``1 / update_interval`` times a
+  second. Each update costs well under a millisecond of kernel time
+  (``benchmarks/bench_lossplot.py``) and never syncs the device: the trainer
+  hands over plain floats once per epoch.
+- Train (solid) and validation (dashed) curves, log-scale toggle, epoch,
+  samples/s, ETA and device; several runs (a sweep) overlay with a legend.
+- A Stop button ends training at the next epoch boundary and keeps the model
+  (see :mod:`nnwidgets.widgets.kernel_comm` for how the click reaches a busy
+  kernel).
+- When training ends, the live view is replaced in place by a static PNG of
+  the final curves, so saved notebooks, nbconvert, nbgrader and nbval show
+  them; other output of the cell is left alone.
+- In a terminal or a plain script, progress is printed as throttled text.
+  ``NNWIDGETS_PROGRESS=widget|text|none`` overrides the choice.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+import pathlib
+import sys
+import threading
+import time
+from typing import Any
+
+import anywidget
+import traitlets as t
+
+from nnwidgets.trainer.events import STOP, Callback
+from nnwidgets.widgets.kernel_comm import current_kernel, route_to_subshell
+
+_HERE = pathlib.Path(__file__).parent
+MODES = ("auto", "widget", "text", "none")
+_END_STATUS = {
+    "max_iter": "done",
+    "converged": "done",
+    "early_stopping": "done",
+    "stopped": "stopped",
+    "interrupted": "stopped",
+    "diverged": "diverged",
+}
+
+
+def progress_mode(mode: str = "auto") -> str:
+    """Resolves ``"auto"``: ``NNWIDGETS_PROGRESS`` if set, else ``"widget"``
+    inside a Jupyter kernel and ``"text"`` anywhere else."""
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r} is not one of {MODES}")
+    if mode != "auto":
+        return mode
+    env = os.environ.get("NNWIDGETS_PROGRESS", "").strip().lower()
+    if env:
+        if env not in MODES[1:]:
+            raise ValueError(f"NNWIDGETS_PROGRESS={env!r} must be one of {MODES[1:]}")
+        return env
+    return "widget" if current_kernel() is not None else "text"
+
+
+def _fmt_seconds(s: float) -> str:
+    if s is None or not math.isfinite(s):
+        return "?"
+    if s < 1:
+        return "<1 s"
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def _fmt_loss(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4g}"
+
+
+class LiveLossPlot(anywidget.AnyWidget, Callback):
+    """Live training curves; pass it in ``callbacks=``.
+
+    Parameters
+    ----------
+    title : shown above the plot.
+    mode : ``"auto"`` (widget in Jupyter, text elsewhere), ``"widget"``,
+        ``"text"`` or ``"none"``.
+    update_interval : seconds between updates sent to the browser (0.1: at
+        most 10 updates per second).
+    text_interval : seconds between progress lines in text mode.
+    static_image : replace the live view by a PNG of the final curves when
+        training ends (kept in saved notebooks).
+    finalize_on_fit_end : finish at the end of each fit; a sweep that trains
+        several models one after another sets False and calls :meth:`finalize`.
+    """
+
+    _esm = (_HERE / "lossplot.js").read_text(encoding="utf-8")
+    _css = (_HERE / "lossplot.css").read_text(encoding="utf-8")
+
+    title = t.Unicode("Training loss").tag(sync=True)
+    run_labels = t.List(t.Unicode()).tag(sync=True)
+    max_epochs = t.Int(0).tag(sync=True)
+    epoch = t.Int(0).tag(sync=True)
+    n_points = t.Int(0).tag(sync=True)
+    status = t.Unicode("idle").tag(sync=True)
+    device = t.Unicode("").tag(sync=True)
+    samples_per_s = t.Float(0.0).tag(sync=True)
+    eta_s = t.Float(0.0).tag(sync=True)
+    elapsed_s = t.Float(0.0).tag(sync=True)
+    log_y = t.Bool(False).tag(sync=True)
+    stop_requested = t.Bool(False).tag(sync=True)
+
+    def __init__(
+        self,
+        title: str = "Training loss",
+        *,
+        mode: str = "auto",
+        update_interval: float = 0.1,
+        text_interval: float = 2.0,
+        static_image: bool = True,
+        finalize_on_fit_end: bool = True,
+        stream=None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(title=title, **kwargs)
+        self.mode = progress_mode(mode)
+        if update_interval < 0:
+            raise ValueError(f"update_interval={update_interval!r} must be >= 0 seconds")
+        self.update_interval = float(update_interval)
+        self.text_interval = float(text_interval)
+        self.static_image = bool(static_image)
+        self.finalize_on_fit_end = bool(finalize_on_fit_end)
+        self.stream = stream
+        self.routing = "none"  # how Stop clicks reach a busy kernel (see kernel_comm)
+        self.updates_sent = 0
+        self._runs: list[dict] = []  # per run: epoch, loss, val lists and the sent index
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._handle = None
+        self._offset = 0
+        self._fit_t0 = time.perf_counter()
+        self._last_flush = -math.inf
+        self._last_text = -math.inf
+        self._last_record: dict | None = None
+        self._stop_reason: str | None = None
+        self.on_msg(self._on_frontend_msg)
+
+    # -- the data ----------------------------------------------------------
+    def curves(self) -> list[tuple]:
+        """[(label, epochs, loss, val_loss or None)] for every run so far."""
+        with self._lock:
+            out = []
+            for k, r in enumerate(self._runs):
+                label = self.run_labels[k] if k < len(self.run_labels) else f"run {k + 1}"
+                has_val = any(v is not None for v in r["val"])
+                out.append((label, list(r["epoch"]), list(r["loss"]), list(r["val"]) if has_val else None))
+            return out
+
+    def stop(self) -> None:
+        """Asks training to stop at the next epoch boundary (what the button does)."""
+        self._stop.set()
+        self.stop_requested = True
+
+    # -- callback hooks ----------------------------------------------------
+    def on_fit_begin(self, *, max_epochs=None, device=None, run_labels=None, n_models=1, **kwargs) -> None:
+        n_models = int(n_models or 1)
+        labels = list(run_labels or [])
+        with self._lock:
+            self._offset = len(self._runs)
+            existing = list(self.run_labels)
+            while len(labels) < n_models:
+                labels.append(f"run {self._offset + len(labels) + 1}")
+            for lab in labels:
+                name, i = str(lab), 2
+                while name in existing:
+                    name = f"{lab} ({i})"
+                    i += 1
+                existing.append(name)
+                self._runs.append({"epoch": [], "loss": [], "val": [], "sent": 0})
+        self._fit_t0 = time.perf_counter()
+        self._fit_epochs = int(max_epochs or 0)
+        self._last_record = None
+        with self.hold_sync():
+            self.run_labels = existing
+            self.max_epochs = max(self.max_epochs, self._fit_epochs)
+            self.device = str(device or "")
+            self.status = "training"
+            self.epoch = 0
+            self.eta_s = 0.0
+        if self.mode == "widget" and self._handle is None:
+            self._show()
+        elif self.mode == "text":
+            self._print(
+                f"Training {', '.join(labels)} on {device or '?'}"
+                + (f" for {self._fit_epochs} epochs" if self._fit_epochs else "")
+            )
+
+    def on_epoch_end(self, *, run=0, record=None, **kwargs) -> Any:
+        if record is not None:
+            r = self._runs[self._offset + int(run)]
+            r["epoch"].append(record.get("epoch", len(r["epoch"]) + 1))
+            r["loss"].append(record.get("loss"))
+            r["val"].append(record.get("val_loss"))
+            self._last_record = record
+            now = time.perf_counter()
+            if now - self._last_flush >= self.update_interval:
+                self._flush(now)
+        return STOP if self._stop.is_set() else None
+
+    def on_fit_end(self, *, stop_reason=None, **kwargs) -> None:
+        self._stop_reason = stop_reason
+        self._flush(time.perf_counter(), final=True)
+        self.status = _END_STATUS.get(stop_reason, "done")
+        if self.mode == "text":
+            rec = self._last_record or {}
+            self._print(
+                f"{self.status}: epoch {rec.get('epoch', 0)}"
+                + (f"/{self._fit_epochs}" if self._fit_epochs else "")
+                + f"  loss {_fmt_loss(rec.get('loss'))}"
+                + (f"  val_loss {_fmt_loss(rec.get('val_loss'))}" if rec.get("val_loss") is not None else "")
+                + f"  in {_fmt_seconds(time.perf_counter() - self._fit_t0)}"
+            )
+        if self.finalize_on_fit_end:
+            self.finalize()
+
+    # -- updates -----------------------------------------------------------
+    def _flush(self, now: float, final: bool = False) -> None:
+        self._last_flush = now
+        rec = self._last_record
+        if self.mode == "widget":
+            with self._lock:
+                data = []
+                for k, r in enumerate(self._runs):
+                    i0 = r["sent"]
+                    if i0 < len(r["epoch"]):
+                        val = r["val"][i0:]
+                        data.append([k, r["epoch"][i0:], r["loss"][i0:], val if any(v is not None for v in val) else None])
+                        r["sent"] = len(r["epoch"])
+                npoints = sum(len(r["epoch"]) for r in self._runs)
+                if data:
+                    self.send({"type": "points", "data": data})
+                    self.updates_sent += 1
+            with self.hold_sync():
+                self.n_points = npoints
+                self._set_progress(rec, now)
+        elif self.mode == "text":
+            if rec is not None and not final and now - self._last_text >= self.text_interval:
+                self._last_text = now
+                self._set_progress(rec, now)
+                self._print(self.progress_line())
+
+    def _set_progress(self, rec, now) -> None:
+        if rec is None:
+            return
+        epoch = int(rec.get("epoch", 0))
+        elapsed = now - self._fit_t0
+        self.epoch = epoch
+        self.elapsed_s = elapsed
+        sps = rec.get("samples_per_s")
+        if sps is not None and math.isfinite(sps):
+            self.samples_per_s = float(sps)
+        if self._fit_epochs and epoch:
+            self.eta_s = max(0.0, (self._fit_epochs - epoch) * elapsed / epoch)
+
+    def progress_line(self) -> str:
+        rec = self._last_record or {}
+        parts = [f"epoch {self.epoch}" + (f"/{self._fit_epochs}" if self._fit_epochs else "")]
+        parts.append(f"loss {_fmt_loss(rec.get('loss'))}")
+        if rec.get("val_loss") is not None:
+            parts.append(f"val_loss {_fmt_loss(rec.get('val_loss'))}")
+        if self.samples_per_s:
+            parts.append(f"{self.samples_per_s:,.0f} samples/s")
+        parts.append(f"ETA {_fmt_seconds(self.eta_s)}")
+        if self.device:
+            parts.append(self.device)
+        return "  ".join(parts)
+
+    def _print(self, line: str) -> None:
+        stream = self.stream or sys.stdout
+        try:
+            print(line, file=stream, flush=True)
+        except Exception:  # a closed stream must not stop training
+            pass
+
+    # -- display -----------------------------------------------------------
+    def _show(self) -> None:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is None:
+            return  # no frontend at all (benchmarks, scripts with mode="widget")
+        self.routing = route_to_subshell(self)
+        self._handle = display(self, display_id=True)
+
+    def summary(self) -> str:
+        curves = self.curves()
+        if not curves:
+            return "Loss curves: no epochs recorded"
+        lines = []
+        for label, epochs, loss, val in curves:
+            if not epochs:
+                lines.append(f"{label}: no epochs")
+                continue
+            line = f"{label}: {len(epochs)} epochs, final loss {_fmt_loss(loss[-1])}"
+            if val:
+                line += f", final val_loss {_fmt_loss(val[-1])}"
+            lines.append(line)
+        return f"Loss curves ({self.status}):\n  " + "\n  ".join(lines)
+
+    def static_png(self, dpi: int = 80) -> bytes:
+        """PNG bytes of the current curves (honours the log-scale toggle)."""
+        from nnwidgets.widgets.figures import loss_curves_png
+
+        return loss_curves_png(self.curves(), log_y=self.log_y, title=self.title, dpi=dpi)
+
+    def finalize(self) -> None:
+        """Ends the live view: replaces it by a static PNG of the final curves
+        (in widget mode) and clears the stop request for the next training."""
+        if self.mode == "widget" and self._handle is not None:
+            bundle = {"text/plain": self.summary()}
+            if self.static_image and any(c[1] for c in self.curves()):
+                try:
+                    bundle["image/png"] = base64.b64encode(self.static_png()).decode("ascii")
+                except Exception as exc:  # never lose the training for a picture
+                    bundle["text/plain"] += f"\n(static image failed: {type(exc).__name__}: {exc})"
+            self._handle.update(bundle, raw=True)
+            self._handle = None
+        self._stop.clear()
+        self.stop_requested = False
+
+    # -- messages from the browser -----------------------------------------
+    def _on_frontend_msg(self, widget, content, buffers) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "stop":
+            self.stop()
+        elif kind == "sync":
+            with self._lock:
+                data = [
+                    [k, r["epoch"][: r["sent"]], r["loss"][: r["sent"]], r["val"][: r["sent"]]]
+                    for k, r in enumerate(self._runs)
+                ]
+                self.send({"type": "snapshot", "data": data})

@@ -1,0 +1,366 @@
+"""What a ``%%nntrain`` cell does, as one function the magic calls.
+
+:func:`run_training_cell` runs the cell body (which builds the model), finds
+the data by name in the user's namespace, trains with a live loss plot,
+records the run for ``%nnruns`` and stores the result in ``out``. It knows
+nothing of magics: bad options raise :class:`TrainingCellError` (a
+``ValueError`` naming the option), which the magic turns into a UsageError.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+from typing import Any
+
+import numpy as np
+
+#: --option -> (torch module keyword, estimator parameter)
+_ESTIMATOR_PARAMS = {
+    "epochs": "max_iter",
+    "lr": "learning_rate_init",
+    "optimizer": "solver",
+    "momentum": "momentum",
+    "nesterov": "nesterovs_momentum",
+    "batch_size": "batch_size",
+    "seed": "random_state",
+    "device": "device",
+}
+#: defaults for nn.Module training when the line does not say
+MODULE_DEFAULTS = {"epochs": 100, "optimizer": "sgd", "lr": 0.01}
+
+
+class TrainingCellError(ValueError):
+    """A %%nntrain option that cannot be used; ``option`` names it."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"{option}: {message}")
+        self.option = option
+
+
+def _names(option: str, value: str | None, count: int = 2) -> list[str] | None:
+    if value is None:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if len(names) != count:
+        raise TrainingCellError(
+            option, f"expects {count} variable names separated by a comma (e.g. X_train,y_train), got {value!r}"
+        )
+    for n in names:
+        if not n.replace(".", "_").isidentifier():
+            raise TrainingCellError(option, f"{n!r} is not a variable name")
+    return names
+
+
+def _lookup(option: str, name: str, namespace: dict) -> Any:
+    obj: Any = namespace
+    parts = name.split(".")
+    if parts[0] not in namespace:
+        raise TrainingCellError(option, f"no variable named {parts[0]!r} in the notebook; define it first")
+    obj = namespace[parts[0]]
+    for part in parts[1:]:
+        if not hasattr(obj, part):
+            raise TrainingCellError(option, f"{'.'.join(parts[:parts.index(part)])} has no attribute {part!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _pair(option: str, value: str | None, namespace: dict):
+    names = _names(option, value)
+    if names is None:
+        return None, None
+    X, y = (_lookup(option, n, namespace) for n in names)
+    try:
+        nx, ny = len(X), len(y)
+    except TypeError as exc:
+        raise TrainingCellError(option, f"{names[0]} and {names[1]} must be arrays or data frames") from exc
+    if nx != ny:
+        raise TrainingCellError(option, f"{names[0]} has {nx} rows but {names[1]} has {ny}")
+    return X, y
+
+
+def infer_task(y) -> str:
+    """``"classification"`` for labels (strings, booleans, or few integral
+    values such as 0/1 choices), ``"regression"`` otherwise (diabetes scores,
+    orientations)."""
+    arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+    if arr.dtype == object or arr.dtype.kind in "USbO":
+        return "classification"
+    if arr.ndim > 1 and arr.shape[1] > 1:
+        return "regression"
+    flat = arr.reshape(-1)
+    if not np.all(np.isfinite(flat)) or not np.all(flat == np.round(flat)):
+        return "regression"
+    n_unique = len(np.unique(flat))
+    return "classification" if n_unique <= max(2, min(20, len(flat) // 5)) else "regression"
+
+
+def parse_grid(text: str) -> dict:
+    """``"lr=0.1,0.01; alpha=1e-4,1e-3"`` -> ``{"lr": [0.1, 0.01], "alpha": [...]}``."""
+    grid: dict[str, list] = {}
+    for part in text.replace(";", " ").split():
+        if "=" not in part:
+            raise TrainingCellError("--grid", f"{part!r} is not name=value1,value2 (e.g. --grid 'lr=0.1,0.01')")
+        name, values = part.split("=", 1)
+        parsed = []
+        for v in values.split(","):
+            v = v.strip()
+            if not v:
+                continue
+            try:
+                parsed.append(ast.literal_eval(v))
+            except (ValueError, SyntaxError):
+                parsed.append(v)
+        if not parsed:
+            raise TrainingCellError("--grid", f"no values for {name!r}")
+        grid[name.strip()] = parsed
+    if not grid:
+        raise TrainingCellError("--grid", "is empty; write e.g. --grid 'lr=0.1,0.01'")
+    return grid
+
+
+def _run_body(cell: str, namespace: dict, shell=None):
+    """Executes the cell body in the notebook namespace; returns the value of
+    its last expression (None if it ends with a statement)."""
+    if not cell.strip():
+        return None
+    if shell is not None:
+        cell = shell.transform_cell(cell)
+    tree = ast.parse(cell, filename="<%%nntrain cell>")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    code = compile(tree, "<%%nntrain cell>", "exec")
+    exec(code, namespace)
+    if last is not None:
+        return eval(compile(last, "<%%nntrain cell>", "eval"), namespace)
+    return None
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _hidden(value: str) -> tuple:
+    try:
+        sizes = tuple(int(v) for v in value.replace("x", ",").split(",") if v.strip())
+    except ValueError as exc:
+        raise TrainingCellError("--hidden", f"{value!r} must be layer sizes such as 100 or 100,100") from exc
+    if not sizes or any(s < 1 for s in sizes):
+        raise TrainingCellError("--hidden", f"{value!r} must be positive layer sizes such as 100,100")
+    return sizes
+
+
+def _label_for(model, hidden=None) -> str:
+    sizes = hidden if hidden is not None else getattr(model, "hidden_layer_sizes", None)
+    name = type(model).__name__
+    if sizes is not None and "MLP" in name:
+        sizes = list(sizes) if not isinstance(sizes, int) else [sizes]
+        return f"{name} {sizes}"
+    return name
+
+
+def run_training_cell(
+    cell: str = "",
+    namespace: dict | None = None,
+    *,
+    data: str | None = None,
+    val: str | None = None,
+    test: str | None = None,
+    model: str | None = None,
+    hidden: str | None = None,
+    task: str | None = None,
+    epochs: int | None = None,
+    optimizer: str | None = None,
+    lr: float | None = None,
+    momentum: float | None = None,
+    nesterov: bool = False,
+    weight_decay: float | None = None,
+    loss: str | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    seed: int | None = None,
+    label: str | None = None,
+    out: str | None = None,
+    grid: str | None = None,
+    progress: str = "auto",
+    shell=None,
+):
+    """Runs one ``%%nntrain`` cell; returns the TrainResult (or SweepResult)."""
+    from nnwidgets.trainer.registry import RUNS
+    from nnwidgets.widgets.lossplot import LiveLossPlot, progress_mode
+
+    namespace = {} if namespace is None else namespace
+    if data is None:
+        raise TrainingCellError("--data", "is required: name the training data, e.g. --data X_train,y_train")
+    if out is not None and not out.isidentifier():
+        raise TrainingCellError("--out", f"{out!r} is not a valid variable name")
+    if task is not None and task not in ("classification", "regression"):
+        raise TrainingCellError("--task", f"{task!r} must be 'classification' or 'regression'")
+    for option, value in (("--epochs", epochs), ("--batch-size", batch_size)):
+        if value is not None and value < 1:
+            raise TrainingCellError(option, f"{value!r} must be a positive integer")
+    if lr is not None and not lr > 0:
+        raise TrainingCellError("--lr", f"{lr!r} must be a positive learning rate such as 0.01")
+    if optimizer is not None and optimizer.lower() not in ("sgd", "adam", "adamw", "rmsprop", "lbfgs"):
+        raise TrainingCellError("--optimizer", f"{optimizer!r} must be sgd or adam (or adamw, rmsprop)")
+    try:
+        progress = progress_mode(progress)
+    except ValueError as exc:
+        raise TrainingCellError("--progress", str(exc)) from exc
+    X, y = _pair("--data", data, namespace)
+    X_val, y_val = _pair("--val", val, namespace)
+    X_test, y_test = _pair("--test", test, namespace)
+    if hidden is not None and (cell.strip() or model):
+        raise TrainingCellError("--hidden", "builds the model itself: leave the cell body empty and drop --model")
+    param_grid = parse_grid(grid) if grid is not None else None
+
+    if seed is not None:
+        _seed_everything(seed)
+    value = _run_body(cell, namespace, shell)
+    if hidden is not None:
+        sizes = _hidden(hidden)
+        kind = task or ("classification" if loss in ("cross_entropy", "ce", "log_loss") else
+                        "regression" if loss in ("mse", "squared_error") else infer_task(y))
+        from nnwidgets.trainer.estimators import MLPClassifier, MLPRegressor
+
+        estimator = (MLPClassifier if kind == "classification" else MLPRegressor)(hidden_layer_sizes=sizes)
+        loss = None  # the estimator's loss follows from its kind
+        obj = estimator
+    elif model is not None:
+        obj = _lookup("--model", model, namespace)
+    else:
+        obj = value
+    if obj is None:
+        raise TrainingCellError(
+            "--model",
+            "no model: end the cell with the model (e.g. MLPRegressor(...) or Net()), "
+            "name it with --model NAME, or give --hidden 100,100",
+        )
+    label = label or _label_for(obj, _hidden(hidden) if hidden else None)
+
+    import torch
+
+    plot = LiveLossPlot(title=f"Training loss: {label}", mode=progress,
+                        finalize_on_fit_end=param_grid is None)
+    callbacks = [plot]
+    try:
+        if param_grid is not None:
+            result = _sweep(obj, param_grid, X, y, X_val, y_val, X_test, y_test, callbacks,
+                            dict(epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
+                                 weight_decay=weight_decay, loss=loss, batch_size=batch_size, device=device,
+                                 seed=seed))
+        elif isinstance(obj, torch.nn.Module):
+            result = _train_module(obj, X, y, X_val, y_val, X_test, y_test, callbacks, label,
+                                   epochs, optimizer, lr, momentum, nesterov, weight_decay, loss,
+                                   batch_size, device, seed, task)
+        elif hasattr(obj, "fit"):
+            result = _train_estimator(obj, X, y, X_val, X_test, y_test, callbacks, label, epochs, optimizer,
+                                      lr, momentum, nesterov, weight_decay, loss, batch_size, device, seed)
+        else:
+            raise TrainingCellError(
+                "--model", f"{type(obj).__name__} is neither a torch.nn.Module nor an estimator with fit()"
+            )
+    finally:
+        if plot._handle is not None:
+            plot.finalize()
+    if param_grid is None:
+        RUNS.record(result)
+    else:
+        for run in getattr(result, "results", []) or []:
+            RUNS.record(run)
+    if out is not None:
+        namespace[out] = result
+    return result
+
+
+def _train_module(module, X, y, X_val, y_val, X_test, y_test, callbacks, label, epochs, optimizer, lr,
+                  momentum, nesterov, weight_decay, loss, batch_size, device, seed, task):
+    from nnwidgets.trainer.module_training import train_module
+
+    if loss is None:
+        kind = task or infer_task(y)
+        loss = "cross_entropy" if kind == "classification" else "mse"
+    try:
+        return train_module(
+            module, X, y, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
+            epochs=epochs or MODULE_DEFAULTS["epochs"], optimizer=optimizer or MODULE_DEFAULTS["optimizer"],
+            lr=lr if lr is not None else MODULE_DEFAULTS["lr"], momentum=momentum or 0.0, nesterov=nesterov,
+            weight_decay=weight_decay or 0.0, loss=loss, batch_size=batch_size, device=device or "auto",
+            seed=seed, callbacks=callbacks, label=label,
+        )
+    except ValueError as exc:
+        msg = str(exc)
+        for prefix, option in _MODULE_ERRORS:
+            if msg.startswith(prefix):
+                raise TrainingCellError(option, msg) from exc
+        raise
+
+
+#: train_module's error messages -> the %%nntrain option they are about
+_MODULE_ERRORS = (
+    ("loss=", "--loss"), ("optimizer=", "--optimizer"), ("nesterov=", "--nesterov"),
+    ("momentum/nesterov", "--momentum"), ("device=", "--device"), ("batch_size=", "--batch-size"),
+    ("epochs=", "--epochs"), ("lr=", "--lr"), ("X has", "--data"), ("y has class index", "--data"),
+    ("y_test holds", "--test"), ("y_val holds", "--val"),
+)
+
+
+def _train_estimator(est, X, y, X_val, X_test, y_test, callbacks, label, epochs, optimizer, lr, momentum,
+                     nesterov, weight_decay, loss, batch_size, device, seed):
+    from nnwidgets.trainer.estimator_training import train_estimator
+
+    name = type(est).__name__
+    if X_val is not None:
+        raise TrainingCellError(
+            "--val", f"applies to nn.Module training; {name} holds out its own validation data "
+                     "(early_stopping=True, validation_fraction=...)"
+        )
+    if weight_decay is not None:
+        raise TrainingCellError("--weight-decay", f"applies to nn.Module training; set {name}(alpha=...) "
+                                "(scikit-learn's L2 penalty) in the cell instead")
+    if loss is not None:
+        raise TrainingCellError("--loss", f"applies to nn.Module training; {name} fixes its own loss")
+    given = {"epochs": epochs, "optimizer": optimizer, "lr": lr, "momentum": momentum,
+             "nesterov": True if nesterov else None, "batch_size": batch_size, "seed": seed, "device": device}
+    params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
+    updates = {}
+    for option, value in given.items():
+        if value is None:
+            continue
+        param = _ESTIMATOR_PARAMS[option]
+        if param not in params:
+            flag = "--" + option.replace("_", "-")
+            raise TrainingCellError(flag, f"{name} has no parameter {param!r}; set it in the cell instead")
+        updates[param] = value.lower() if option == "optimizer" else value
+    if updates:
+        est.set_params(**updates)
+    return train_estimator(est, X, y, X_test=X_test, y_test=y_test, callbacks=callbacks, label=label)
+
+
+def _sweep(obj, param_grid, X, y, X_val, y_val, X_test, y_test, callbacks, options):
+    try:
+        from nnwidgets.trainer.sweeps import sweep
+    except ImportError as exc:
+        raise TrainingCellError(
+            "--grid", "needs nnwidgets.trainer.sweeps, which this installation does not have yet"
+        ) from exc
+    kwargs = {}
+    import inspect
+
+    sig = inspect.signature(sweep).parameters
+    for key, value in (("X_val", X_val), ("y_val", y_val), ("X_test", X_test), ("y_test", y_test)):
+        if key in sig and value is not None:
+            kwargs[key] = value
+    result = sweep(obj, param_grid, X, y, callbacks=callbacks, **kwargs)
+    for cb in callbacks:
+        if hasattr(cb, "finalize"):
+            cb.finalize()
+    return result
