@@ -373,18 +373,15 @@ class BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def _fit(self, X, y, sample_weight=None, incremental=False):
-        from nnwidgets.trainer.device import configure_threads
-        from nnwidgets.trainer.mlp_engine import train_runs
+        from nnwidgets.trainer.mlp_engine import thread_budget, train_runs
 
         run = self._prepare_run(X, y, sample_weight, incremental)
         if isinstance(run, dict):
-            if run["device"].type == "cpu":
-                configure_threads()
-            self._fit_lbfgs(run)
+            with thread_budget(run["layer_units"], run["X"].shape[0], 1, run["device"]):
+                self._fit_lbfgs(run)
         else:
-            if run._kw["device"].type == "cpu":
-                configure_threads()
-            train_runs([run], **self._engine_kwargs(run._kw))
+            with thread_budget(run._kw["layer_units"], run.batch_size, 1, run._kw["device"]):
+                train_runs([run], **self._engine_kwargs(run._kw))
             self._finish_run(run)
         weights = list(self.coefs_) + list(self.intercepts_)
         if not all(np.isfinite(w).all() for w in weights):

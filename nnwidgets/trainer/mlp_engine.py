@@ -310,6 +310,149 @@ def _device_str(device):
     return str(device)
 
 
+class _Schedule:
+    """Per-epoch minibatch layout of the models in a stack: which rows each
+    model reads at each step (padded to the step's largest batch), and the
+    per-step, per-model coefficients. Built when the stack changes; each
+    epoch only reshuffles and refreshes the learning-rate columns."""
+
+    def __init__(self, net, mr, any_sw, SWh, layout, loss, solver, device, dtype):
+        self.net = net
+        self.stale = False
+        self.mr = mr
+        self.solver = solver
+        self.SWh = SWh
+        K = len(mr)
+        live = [j for j, r in enumerate(mr) if not r._done]
+        self.live = live
+        S = max(mr[j]._nb for j in live)
+        counts = np.zeros((S, K), dtype=np.int64)
+        for j in live:
+            r = mr[j]
+            c = np.full(r._nb, r._bs, dtype=np.int64)
+            c[-1] = r._n - r._bs * (r._nb - 1)
+            counts[: r._nb, j] = c
+        Bs = counts.max(axis=1)
+        self.S, self.counts, self.Bs = S, counts, Bs
+        uniform = (not any_sw) and bool(np.all(counts == Bs[:, None]))
+        self.uniform = uniform
+        seg = np.concatenate([[0], np.cumsum(Bs * K)]).astype(np.int64)
+        self.seg = seg
+        total = int(seg[-1])
+        idx = np.empty(total, dtype=np.int64)
+        self.dst = {}
+        for j, r in enumerate(mr):
+            pad = r._rows[0]
+            if j not in live:
+                for s in range(S):
+                    b0 = seg[s] + j * Bs[s]
+                    idx[b0: b0 + Bs[s]] = pad
+                continue
+            parts = []
+            for s in range(S):
+                b0 = seg[s] + j * Bs[s]
+                c = counts[s, j]
+                parts.append(np.arange(b0, b0 + c))
+                idx[b0 + c: b0 + Bs[s]] = pad
+            self.dst[j] = np.concatenate(parts)
+        self.idx = idx
+        self.idx_d = torch.empty(total, dtype=torch.int64, device=device)
+        self.w = None if uniform else np.zeros(total, dtype=np.float64)
+        self.w_d = None if uniform else torch.empty(total, dtype=dtype, device=device)
+        # batch sums of sample weights (or counts), [S, K]
+        self.swsum = np.where(counts > 0, counts, 1).astype(np.float64)
+        act = counts > 0
+        self.act = act
+        a = act.astype(np.float64)
+        hy = [r.hyper for r in mr]
+        alpha = np.array([h["alpha"] for h in hy], dtype=np.float64)
+        self.alpha = alpha
+        self.any_reg = bool(np.any(alpha[live] != 0))
+        n_out = layout.units[-1]
+        lf = 0.5 / n_out if loss == "squared_error" else 1.0
+        coef = np.zeros((S, _NCOEF, K), dtype=np.float64)
+        coef[:, _C_LOSS, :] = a * lf * (1.0 if uniform else counts)
+        if solver == "adam":
+            b1 = np.array([h["beta_1"] for h in hy], dtype=np.float64)
+            b2 = np.array([h["beta_2"] for h in hy], dtype=np.float64)
+            self.b1, self.b2 = b1, b2
+            self.lr_init = np.array([h["learning_rate_init"] for h in hy], dtype=np.float64)
+            coef[:, _C_A, :] = a * (1 - b1)
+            coef[:, _C_B, :] = a * (1 - b2)
+            coef[:, _C_EPS, :] = np.array([h["epsilon"] for h in hy], dtype=np.float64)
+            self.g2 = torch.empty_like(net.params)
+        else:
+            mom = np.array([h["momentum"] for h in hy], dtype=np.float64)
+            self.nesterov = np.array([bool(h["nesterovs_momentum"]) for h in hy])
+            self.any_nesterov = bool(self.nesterov.any())
+            self.mom = mom
+            coef[:, _C_A, :] = np.where(act, mom, 1.0)
+            coef[:, _C_PV, :] = np.where(self.nesterov, mom, 1.0) * a
+        self.coef = coef
+        self._set_reg()
+        self.coef_d = torch.empty((S, _NCOEF, K, 1), dtype=dtype, device=device)
+        # per-step views, built once
+        self.step_io = []
+        self.step_args = []
+        for s in range(S):
+            B = int(Bs[s])
+            x, acts, deltas, ybuf, Y = net.buffers(B)
+            ii = self.idx_d[seg[s]: seg[s + 1]]
+            self.step_io.append((x, ybuf, ii))
+            cs = self.coef_d[s]
+            w = 1.0 / B if uniform else self.w_d[seg[s]: seg[s + 1]].view(K, B, 1)
+            self.step_args.append((
+                B, w, cs[_C_LOSS, :, 0],
+                cs[_C_REGG] if self.any_reg else None,
+                cs[_C_REGL, :, 0] if self.any_reg else None,
+                cs[_C_A], cs[_C_B], cs[_C_EPS], cs[_C_LR], cs[_C_PV], cs[_C_PG],
+            ))
+
+    def _set_reg(self):
+        coef, act, counts = self.coef, self.act, self.counts
+        with np.errstate(divide="ignore", invalid="ignore"):
+            coef[:, _C_REGG, :] = np.where(act, self.alpha / self.swsum, 0.0)
+            coef[:, _C_REGL, :] = np.where(act, 0.5 * self.alpha * counts / self.swsum, 0.0)
+
+    def fill_epoch(self):
+        mr, idx, w = self.mr, self.idx, self.w
+        SWh = self.SWh
+        for j in self.live:
+            r = mr[j]
+            if r.hyper["shuffle"]:
+                r.rng.shuffle(r._sample_idx)
+            order = r._rows[r._sample_idx]
+            idx[self.dst[j]] = order
+            if w is not None:
+                c = self.counts[: r._nb, j]
+                if SWh is not None:
+                    sw = SWh[order]
+                    starts = np.concatenate([[0], np.cumsum(c)[:-1]])
+                    tot = np.add.reduceat(sw, starts)
+                    self.swsum[: r._nb, j] = np.where(tot != 0, tot, 1.0)
+                    w[self.dst[j]] = sw / np.repeat(np.where(tot != 0, tot, np.inf), c)
+                else:
+                    w[self.dst[j]] = 1.0 / np.repeat(c, c)
+        if SWh is not None:
+            self._set_reg()
+        coef = self.coef
+        a = self.act
+        if self.solver == "adam":
+            t0 = np.array([r.opt_state["t"] for r in mr], dtype=np.float64)
+            t = t0[None, :] + np.cumsum(a, axis=0)
+            t = np.maximum(t, 1.0)
+            lr_t = self.lr_init * np.sqrt(1 - self.b2 ** t) / (1 - self.b1 ** t)
+            coef[:, _C_LR, :] = -lr_t * a
+        else:
+            lr = np.array([r.opt_state["lr"] for r in mr], dtype=np.float64)
+            coef[:, _C_LR, :] = -lr * a
+            coef[:, _C_PG, :] = np.where(self.nesterov, -lr, 0.0) * a
+        self.idx_d.copy_(torch.from_numpy(idx))
+        self.coef_d.copy_(torch.from_numpy(coef).unsqueeze(-1))
+        if w is not None:
+            self.w_d.copy_(torch.from_numpy(w))
+
+
 def memory_per_model(layer_units, batch, n_val, dtype, solver="adam", early_stopping=False):
     """Rough bytes one model of a stack needs on the device (beyond the data)."""
     lay = _Layout(layer_units)
@@ -328,7 +471,7 @@ class _Stack:
 
 def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation, loss,
                solver, device, dtype, callbacks: CallbackList | None = None,
-               fit_target=None):
+               run_ids=None):
     """Trains the runs (same architecture, same solver) as one stack.
 
     Fills each run's ``params`` (final weights), ``book`` (loss curve, ...),
@@ -341,10 +484,7 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
     dev_name = _device_str(device)
     labels = [r.label for r in runs]
     max_epochs = max(r.hyper["max_iter"] for r in runs) if not all(r.incremental for r in runs) else 1
-    target = fit_target if fit_target is not None else (runs[0].est if K0 == 1 else [r.est for r in runs])
-    if K0 > 1 or fit_target is not None:
-        callbacks.fit_begin(model=target, n_models=K0, max_epochs=max_epochs, device=dev_name,
-                            run_labels=labels)
+    run_ids = list(run_ids) if run_ids is not None else list(range(K0))
     for r in runs:
         r.callbacks.fit_begin(model=r.est, n_models=1, max_epochs=r.hyper["max_iter"] if not r.incremental else 1,
                               device=dev_name, run_labels=[r.label])
@@ -500,6 +640,7 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
         models = [net.models[j] for j in keep]
         net = build(models, P, S, B)
 
+    sched = None
     with _Interrupt() as intr:
         try:
             epoch_global = 0
@@ -508,92 +649,11 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                 K = len(models)
                 mr = [runs[k] for k in models]
                 # ---- schedule of this epoch (host) -------------------------
+                if sched is None or sched.net is not net or sched.stale:
+                    sched = _Schedule(net, mr, any_sw, SWh, layout, loss, solver, device, dtype)
                 was_done = [r._done for r in mr]
-                S = max(r._nb for r in mr if not r._done)
-                counts = np.zeros((S, K), dtype=np.int64)
-                for j, r in enumerate(mr):
-                    if r._done:
-                        continue
-                    c = np.full(r._nb, r._bs, dtype=np.int64)
-                    c[-1] = r._n - r._bs * (r._nb - 1)
-                    counts[: r._nb, j] = c
-                Bs = counts.max(axis=1)
-                uniform = (not any_sw) and bool(np.all(counts == Bs[:, None]))
-                seg = np.concatenate([[0], np.cumsum(Bs * K)])
-                idx = np.empty(int(seg[-1]), dtype=np.int64)
-                wts = np.zeros(int(seg[-1]), dtype=np.float64) if not uniform else None
-                swsum = np.ones((S, K))
-                for j, r in enumerate(mr):
-                    if r._done:
-                        for s in range(S):
-                            b0 = seg[s] + j * Bs[s]
-                            idx[b0: b0 + Bs[s]] = r._rows[0]
-                        continue
-                    if r.hyper["shuffle"]:
-                        r.rng.shuffle(r._sample_idx)
-                    order = r._rows[r._sample_idx]
-                    pos = 0
-                    for s in range(r._nb):
-                        c = counts[s, j]
-                        b0 = seg[s] + j * Bs[s]
-                        idx[b0: b0 + c] = order[pos: pos + c]
-                        idx[b0 + c: b0 + Bs[s]] = order[pos]
-                        if wts is not None:
-                            if SWh is not None:
-                                sw = SWh[order[pos: pos + c]]
-                                tot = sw.sum()
-                                swsum[s, j] = tot
-                                wts[b0: b0 + c] = sw / tot if tot != 0 else 0.0
-                            else:
-                                swsum[s, j] = c
-                                wts[b0: b0 + c] = 1.0 / c
-                        else:
-                            swsum[s, j] = c
-                        pos += c
-                    for s in range(r._nb, S):
-                        b0 = seg[s] + j * Bs[s]
-                        idx[b0: b0 + Bs[s]] = r._rows[0]
-                # coefficient table [S, NCOEF, K]
-                coef = np.zeros((S, _NCOEF, K), dtype=np.float64)
-                act = counts > 0
-                any_reg = False
-                n_out = layout.units[-1]
-                for j, r in enumerate(mr):
-                    h = r.hyper
-                    a = act[:, j].astype(np.float64)
-                    alpha = float(h["alpha"])
-                    if alpha != 0.0:
-                        any_reg = True
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        coef[:, _C_REGG, j] = np.where(act[:, j], alpha / swsum[:, j], 0.0)
-                        nb = counts[:, j].astype(np.float64)
-                        coef[:, _C_REGL, j] = np.where(act[:, j], 0.5 * alpha * nb / swsum[:, j], 0.0)
-                    lf = 0.5 / n_out if loss == "squared_error" else 1.0
-                    coef[:, _C_LOSS, j] = a * lf * (1.0 if uniform else counts[:, j])
-                    st = r.opt_state
-                    if solver == "adam":
-                        b1, b2 = float(h["beta_1"]), float(h["beta_2"])
-                        t = st["t"] + np.cumsum(act[:, j])
-                        lr_t = float(h["learning_rate_init"]) * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-                        coef[:, _C_A, j] = a * (1 - b1)
-                        coef[:, _C_B, j] = a * (1 - b2)
-                        coef[:, _C_EPS, j] = float(h["epsilon"])
-                        coef[:, _C_LR, j] = -lr_t * a
-                    else:
-                        mom = float(h["momentum"])
-                        lr = st["lr"]
-                        coef[:, _C_A, j] = np.where(act[:, j], mom, 1.0)
-                        coef[:, _C_LR, j] = -lr * a
-                        if h["nesterovs_momentum"]:
-                            coef[:, _C_PV, j] = mom * a
-                            coef[:, _C_PG, j] = -lr * a
-                        else:
-                            coef[:, _C_PV, j] = a
-                            coef[:, _C_PG, j] = 0.0
-                coef_d = torch.from_numpy(coef).to(device=device, dtype=dtype)
-                idx_d = torch.from_numpy(idx).to(device)
-                w_d = torch.from_numpy(wts).to(device=device, dtype=dtype) if wts is not None else None
-                cols = coef_d.unsqueeze(-1)  # [S, C, K, 1]
+                sched.fill_epoch()
+                S = sched.S
                 acc = net.acc
                 acc.zero_()
                 params, grads = net.params, net.grads
@@ -601,36 +661,36 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                 t0 = time.perf_counter()
                 in_steps = True
                 # ---- the steps ---------------------------------------------
+                adam = solver == "adam"
+                nest = solver == "sgd"
+                if adam:
+                    m, v = opt["m"], opt["v"]
+                    g2 = sched.g2
+                else:
+                    vel = opt["vel"]
                 for s in range(S):
                     if intr.flag:
                         raise KeyboardInterrupt
-                    B = int(Bs[s])
-                    x, acts, deltas, ybuf, Y = net.buffers(B)
-                    ii = idx_d[seg[s]: seg[s + 1]]
+                    x, ybuf, ii = sched.step_io[s]
                     torch.index_select(Xd, 0, ii, out=x)
                     torch.index_select(Yd, 0, ii, out=ybuf)
-                    cs = cols[s]
-                    if uniform:
-                        w = 1.0 / B
+                    B, w, lossc, regg, regl, cA, cB, cE, cL, cPV, cPG = sched.step_args[s]
+                    net.step_loss_grad(B, w, lossc, regg, regl, acc)
+                    if adam:
+                        m.lerp_(grads, cA)
+                        torch.mul(grads, grads, out=g2)
+                        v.lerp_(g2, cB)
+                        torch.sqrt(v, out=g2)
+                        g2.add_(cE)
+                        torch.div(m, g2, out=g2)
+                        params.addcmul_(g2, cL)
                     else:
-                        w = w_d[seg[s]: seg[s + 1]].view(K, B, 1)
-                    net.step_loss_grad(B, w, coef_d[s, _C_LOSS], cs[_C_REGG] if any_reg else None,
-                                       coef_d[s, _C_REGL] if any_reg else None, acc)
-                    if solver == "adam":
-                        m, v = opt["m"], opt["v"]
-                        m.lerp_(grads, cs[_C_A])
-                        v.lerp_(grads * grads, cs[_C_B])
-                        den = torch.sqrt(v)
-                        den.add_(cs[_C_EPS])
-                        torch.div(m, den, out=den)
-                        params.addcmul_(den, cs[_C_LR])
-                    else:
-                        vel = opt["vel"]
-                        vel.mul_(cs[_C_A])
-                        vel.addcmul_(grads, cs[_C_LR])
-                        params.addcmul_(vel, cs[_C_PV])
-                        if solver == "sgd":
-                            params.addcmul_(grads, cs[_C_PG])
+                        vel.mul_(cA)
+                        vel.addcmul_(grads, cL)
+                        params.addcmul_(vel, cPV)
+                        if sched.any_nesterov:
+                            params.addcmul_(grads, cPG)
+                in_steps = False
                 # ---- end of epoch: one sync ---------------------------------
                 parts = [acc, params.sum(dim=1)]
                 if net.has_val:
@@ -662,6 +722,7 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                         vstat = host[pos: pos + K]
                         pos += K
                     else:
+                        n_out = layout.units[-1]
                         vstat = host[pos: pos + K * n_out].reshape(K, n_out)
                         pos += K * n_out
                     vfin = host[pos: pos + K]
@@ -772,7 +833,7 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                                 r._done = True
                                 r.stop_reason = "stopped"
                     if callbacks.callbacks:
-                        if callbacks.epoch_end(run=k, record=rec, model=r.est):
+                        if callbacks.epoch_end(run=run_ids[k], record=rec, model=r.est):
                             stop_requested_batch = True
                 # ---- device-side follow-up ----------------------------------
                 if bad_rows:
@@ -795,6 +856,8 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                             runs[k]._done = True
                             runs[k].stop_reason = "stopped"
                 n_done = sum(runs[k]._done for k in models)
+                if n_done != sum(was_done):
+                    sched.stale = True
                 if n_done == K:
                     compact()
                     break
@@ -836,9 +899,6 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
             r.opt_state[name] = tsr
     for r in runs:
         r.callbacks.fit_end(model=r.est, history=r.history, stop_reason=r.stop_reason)
-    if K0 > 1 or fit_target is not None:
-        callbacks.fit_end(model=target, history=[r.history for r in runs],
-                          stop_reason=_overall_reason(runs), stop_reasons=[r.stop_reason for r in runs])
     return runs
 
 
@@ -878,3 +938,35 @@ def _r2_from_ssr(ssr, sst):
         else:
             scores.append(1.0 if res == 0 else 0.0)
     return float(np.mean(scores))
+
+
+class thread_budget:
+    """Context manager: the torch intra-op thread count for one training run.
+
+    Small networks run faster on one thread (a parallel region costs more than
+    the work, and spinning OpenMP threads collapse when cores are shared);
+    larger ones use :func:`nnwidgets.trainer.device.configure_threads`'
+    choice. The previous count is restored afterwards.
+    """
+
+    SMALL_FLOPS = 20e6  # per step, forward + backward, all stacked models
+
+    def __init__(self, layer_units, batch, K=1, device=None):
+        self.flops = 6.0 * batch * K * sum(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
+        self.cpu = device is None or getattr(device, "type", str(device)) == "cpu"
+        self.prev = None
+
+    def __enter__(self):
+        if not self.cpu:
+            return self
+        from nnwidgets.trainer.device import configure_threads
+
+        self.prev = torch.get_num_threads()
+        n = 1 if self.flops < self.SMALL_FLOPS else None
+        self.n = configure_threads(n)
+        return self
+
+    def __exit__(self, *exc):
+        if self.prev is not None and torch.get_num_threads() != self.prev:
+            torch.set_num_threads(self.prev)
+        return False

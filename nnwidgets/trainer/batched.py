@@ -1,0 +1,267 @@
+"""Training many nnwidgets MLPs of the same architecture at once.
+
+:func:`fit_stack` fits K estimators (for example one per hyper-parameter
+value and cross-validation fold) as one stacked network: each layer of all K
+models is one batched matmul, each model with its own data subset, shuffle
+order, initial weights, hyper-parameters, optimiser state and stopping rule.
+Each returned estimator is equivalent (within float tolerance) to calling
+``est.fit(X, y)`` on it alone.
+
+Public contract (used by :mod:`nnwidgets.trainer.search`)::
+
+    fit_stack(estimators, datasets, *, callbacks=None, max_models_per_batch=None) -> list
+    can_stack(estimators) -> (bool, reason)
+    BATCHABLE_PARAMS  # parameters that may differ between stacked models
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+
+import numpy as np
+
+from nnwidgets.trainer.events import CallbackList
+
+#: Parameters that may differ between the models of one stack.
+BATCHABLE_PARAMS = frozenset({
+    "alpha",
+    "learning_rate_init",
+    "learning_rate",
+    "random_state",
+    "momentum",
+    "beta_1",
+    "beta_2",
+    "epsilon",
+    "tol",
+    "n_iter_no_change",
+    "power_t",
+    "max_iter",
+    "max_fun",
+    "nesterovs_momentum",
+    "early_stopping",
+    "validation_fraction",
+    "shuffle",
+    "verbose",
+    "callbacks",
+    "warm_start",
+})
+
+
+def _norm(name, value):
+    if name == "hidden_layer_sizes":
+        if not hasattr(value, "__iter__"):
+            value = [value]
+        return tuple(int(v) for v in value)
+    if name == "device":
+        from nnwidgets.trainer.device import resolve_device
+
+        try:
+            return str(resolve_device(value))
+        except ValueError:
+            return repr(value)
+    if name == "dtype":
+        from nnwidgets.trainer.estimators import _resolve_dtype
+
+        try:
+            return str(_resolve_dtype(value)[0])
+        except ValueError:
+            return repr(value)
+    return value
+
+
+def can_stack(estimators) -> tuple[bool, str]:
+    """Whether these estimators can be trained together as one stacked network.
+
+    Returns ``(True, "")`` or ``(False, reason)`` with a human-readable reason.
+    """
+    from nnwidgets.trainer.estimators import BaseMLP
+
+    estimators = list(estimators)
+    if not estimators:
+        return False, "no estimators given"
+    first = estimators[0]
+    if not isinstance(first, BaseMLP):
+        return False, f"{type(first).__name__} is not an nnwidgets MLPRegressor/MLPClassifier"
+    for est in estimators[1:]:
+        if type(est) is not type(first):
+            return False, (f"all estimators must be of the same class; got {type(first).__name__} "
+                           f"and {type(est).__name__}")
+    if first.solver == "lbfgs":
+        return False, ("solver='lbfgs' runs scipy's L-BFGS on one model at a time; use solver='adam' "
+                       "or 'sgd' to train models together")
+    p0 = first.get_params(deep=False)
+    for i, est in enumerate(estimators[1:], start=1):
+        p = est.get_params(deep=False)
+        for name in sorted(set(p0) | set(p)):
+            if name in BATCHABLE_PARAMS:
+                continue
+            a, b = _norm(name, p0.get(name)), _norm(name, p.get(name))
+            try:
+                same = bool(a == b)
+            except Exception:  # arrays etc.
+                same = a is b
+            if not same:
+                return False, (f"estimator {i} has {name}={p.get(name)!r} but estimator 0 has "
+                               f"{name}={p0.get(name)!r}; stacked models may differ only in "
+                               f"{', '.join(sorted(BATCHABLE_PARAMS))}")
+    for i, est in enumerate(estimators):
+        if est.warm_start and hasattr(est, "coefs_"):
+            return False, (f"estimator {i} has warm_start=True and is already fitted; stacked "
+                           "training starts from fresh weights")
+    return True, ""
+
+
+def _available_bytes(device) -> int:
+    import torch
+
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free * 0.8)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return 4 << 30
+
+
+def _dedupe_data(runs):
+    """Runs whose (X, y) are equal share one copy on the device."""
+    reps = []  # (X, Y, key)
+    for r in runs:
+        found = None
+        for X, Y, key in reps:
+            if X is r.X and Y is r.Y:
+                found = (X, Y, key)
+                break
+            if (X.shape == r.X.shape and Y.shape == r.Y.shape and X.dtype == r.X.dtype
+                    and np.array_equal(Y, r.Y) and np.array_equal(X, r.X)):
+                found = (X, Y, key)
+                break
+        if found is None:
+            key = len(reps)
+            reps.append((r.X, r.Y, key))
+            r.data_key = key
+        else:
+            r.X, r.Y, r.data_key = found[0], found[1], found[2]
+
+
+def fit_stack(estimators, datasets, *, callbacks=None, max_models_per_batch=None) -> list:
+    """Fits K unfitted nnwidgets MLPs (same class, parameters differing only in
+    :data:`BATCHABLE_PARAMS`) on K ``(X, y)`` datasets as one batched network.
+
+    Datasets may have different lengths (cross-validation folds); a classifier
+    fold that misses classes gets the ``classes_`` scikit-learn would give it
+    (models whose output layers then differ are trained in separate stacks).
+    Batches are split automatically when K models would not fit in device
+    memory (``max_models_per_batch`` overrides). Returns the same estimator
+    objects, fitted. Estimators that cannot be stacked (``can_stack`` is
+    False, e.g. solver='lbfgs') are fitted one by one.
+
+    ``callbacks`` receive ``on_fit_begin(model=<list of estimators>,
+    n_models=K, ...)``, ``on_epoch_end(run=i, record, model=estimators[i])``
+    for every model and epoch, and one ``on_fit_end(model=<list>,
+    history=<list of History>, stop_reason, stop_reasons=<list>)``. Each
+    estimator's own ``callbacks`` parameter sees its own events as in a
+    single ``fit``.
+    """
+    from nnwidgets.trainer.mlp_engine import _overall_reason, memory_per_model, thread_budget, train_runs
+
+    estimators = list(estimators)
+    datasets = list(datasets)
+    if len(estimators) != len(datasets):
+        raise ValueError(
+            f"fit_stack needs one (X, y) dataset per estimator; got {len(estimators)} estimators "
+            f"and {len(datasets)} datasets."
+        )
+    for i, d in enumerate(datasets):
+        if not (isinstance(d, (tuple, list)) and len(d) == 2):
+            raise ValueError(f"datasets[{i}] must be an (X, y) pair, got {type(d).__name__}")
+    if max_models_per_batch is not None and int(max_models_per_batch) < 1:
+        raise ValueError(f"max_models_per_batch must be a positive integer, got {max_models_per_batch!r}")
+    if not estimators:
+        return []
+    cbs = CallbackList(callbacks)
+    ok, reason = can_stack(estimators)
+    labels = []
+    for est in estimators:
+        try:
+            labels.append(est._run_label())
+        except Exception:
+            labels.append(type(est).__name__)
+    t0 = time.perf_counter()
+    if not ok:
+        cbs.fit_begin(model=estimators, n_models=len(estimators),
+                      max_epochs=max(getattr(e, "max_iter", 1) for e in estimators), device="cpu",
+                      run_labels=labels)
+        for est, (X, y) in zip(estimators, datasets):
+            est.fit(X, y)
+        reasons = [getattr(e, "stop_reason_", "max_iter") for e in estimators]
+        cbs.fit_end(model=estimators, history=[getattr(e, "history_", None) for e in estimators],
+                    stop_reason=reasons[0], stop_reasons=reasons)
+        return estimators
+
+    init_cache: dict = {}
+    runs = []
+    for est, (X, y) in zip(estimators, datasets):
+        est._validate_params()
+        run = est._prepare_run(X, y, None, incremental=False, init_cache=init_cache)
+        runs.append(run)
+    init_cache.clear()
+    _dedupe_data(runs)
+    device = runs[0]._kw["device"]
+    cbs.fit_begin(model=estimators, n_models=len(estimators),
+                  max_epochs=max(e.max_iter for e in estimators), device=str(device), run_labels=labels)
+
+    # group by output layer (folds may miss classes) and feature count
+    groups: dict = {}
+    for i, r in enumerate(runs):
+        key = (tuple(r._kw["layer_units"]), r.est.out_activation_)
+        groups.setdefault(key, []).append(i)
+
+    interrupted = False
+    for key, members in groups.items():
+        layer_units = list(key[0])
+        first = runs[members[0]]
+        if max_models_per_batch is not None:
+            per_batch = int(max_models_per_batch)
+        else:
+            dtype = first._kw["torch_dtype"]
+            bs = max(runs[i].batch_size for i in members)
+            n_val = max((len(runs[i].val_rows) if runs[i].val_rows is not None else 0) for i in members)
+            per_model = memory_per_model(layer_units, bs, n_val, dtype, first.est.solver,
+                                         any(runs[i].val_rows is not None for i in members))
+            data_keys = {runs[i].data_key: runs[i] for i in members}
+            item = 8 if "64" in str(dtype) else 4
+            data_bytes = sum((r.X.size + r.Y.size) * item for r in data_keys.values())
+            avail = _available_bytes(device) - data_bytes
+            per_batch = max(1, int(avail // max(per_model, 1)))
+        for start in range(0, len(members), per_batch):
+            chunk = members[start: start + per_batch]
+            if interrupted:
+                for i in chunk:
+                    runs[i].stop_reason = "interrupted"
+                    runs[i].opt_state = runs[i].opt_state or {"lr": runs[i].hyper["learning_rate_init"], "t": 0}
+                continue
+            chunk_runs = [runs[i] for i in chunk]
+            bs = max(r.batch_size for r in chunk_runs)
+            with thread_budget(layer_units, bs, len(chunk_runs), device):
+                train_runs(chunk_runs, callbacks=cbs, run_ids=chunk,
+                           **first.est._engine_kwargs(first._kw))
+            interrupted = any(r.stop_reason == "interrupted" for r in chunk_runs)
+    for r in runs:
+        r.est._finish_run(r)
+    for est in estimators:
+        weights = list(est.coefs_) + list(est.intercepts_)
+        if not all(np.isfinite(w).all() for w in weights):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
+    cbs.fit_end(model=estimators, history=[r.history for r in runs], stop_reason=_overall_reason(runs),
+                stop_reasons=[r.stop_reason for r in runs])
+    return estimators
