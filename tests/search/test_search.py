@@ -1,0 +1,293 @@
+"""nnwidgets' GridSearchCV / RandomizedSearchCV / cross_validate against
+scikit-learn's own classes running the same nnwidgets estimator one by one.
+
+float64 models make the batched and one-by-one trainings agree to round-off,
+so scores (and hence ranks and best parameters) are equal, not just close.
+"""
+
+import pickle
+import re
+import warnings
+
+import numpy as np
+import pytest
+import sklearn.model_selection as skms
+from scipy.stats import loguniform
+from sklearn.base import clone
+from sklearn.exceptions import FitFailedWarning
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+from nnwidgets.trainer.estimators import MLPClassifier, MLPRegressor
+from nnwidgets.trainer.events import Callback
+from nnwidgets.trainer.search import (
+    BatchFallbackWarning,
+    GridSearchCV,
+    RandomizedSearchCV,
+    cross_val_score,
+    cross_validate,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def clf_data():
+    rng = np.random.RandomState(0)
+    X = rng.randn(90, 6)
+    y = (X[:, 0] + 0.5 * X[:, 1] - 0.3 * X[:, 2] + 0.4 * rng.randn(90) > 0).astype(int)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def reg_data():
+    rng = np.random.RandomState(1)
+    X = rng.randn(80, 5)
+    y = X[:, 0] - 2 * X[:, 1] + 0.1 * rng.randn(80)
+    return X, y
+
+
+def small_clf(**kw):
+    params = dict(hidden_layer_sizes=[5], max_iter=25, random_state=0, dtype="float64")
+    params.update(kw)
+    return MLPClassifier(**params)
+
+
+def assert_cv_results_equal(ours, theirs):
+    """Same keys, same types and dtypes, same masks, equal values (times excepted)."""
+    assert sorted(ours) == sorted(theirs)
+    for key, ref in theirs.items():
+        got = ours[key]
+        if key == "params":
+            assert got == ref
+            continue
+        assert type(got) is type(ref), key
+        if isinstance(ref, np.ma.MaskedArray):
+            np.testing.assert_array_equal(np.ma.getmaskarray(got), np.ma.getmaskarray(ref))
+            assert list(got.compressed()) == list(ref.compressed()), key
+            continue
+        assert got.dtype == ref.dtype, key
+        assert got.shape == ref.shape, key
+        if "time" in key:
+            assert np.all(np.isfinite(got)) and np.all(got >= 0), key
+        elif np.issubdtype(ref.dtype, np.floating):
+            np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12, err_msg=key)
+        else:
+            np.testing.assert_array_equal(got, ref, err_msg=key)
+
+
+def test_grid_search_matches_sklearn_one_by_one(clf_data):
+    X, y = clf_data
+    grid = {"alpha": [1e-4, 1e-1, 3.0], "learning_rate_init": [1e-3, 3e-2]}
+    ours = GridSearchCV(small_clf(), grid, cv=3, return_train_score=True).fit(X, y)
+    ref = skms.GridSearchCV(small_clf(), grid, cv=3, return_train_score=True).fit(X, y)
+
+    assert ours.batched_ is True
+    assert ours.batch_note_.startswith("18 of 18 fits trained as stacked networks")
+    assert_cv_results_equal(ours.cv_results_, ref.cv_results_)
+    assert ours.best_params_ == ref.best_params_
+    assert ours.best_index_ == ref.best_index_
+    assert ours.best_score_ == pytest.approx(ref.best_score_, abs=1e-12)
+    assert ours.n_splits_ == 3 and ours.multimetric_ is False
+    assert ours.scorer_ is not None and ours.refit_time_ > 0
+    # refit: the best estimator is fitted on all the data, like sklearn's
+    assert ours.best_estimator_.get_params() == ref.best_estimator_.get_params()
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(ours.classes_, [0, 1])
+    assert ours.score(X, y) == ref.score(X, y)
+    assert type(ours.best_estimator_) is MLPClassifier
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.begins, self.records, self.labels, self.ends = [], {}, {}, 0
+
+    def on_fit_begin(self, **kw):
+        self.begins.append(kw)
+
+    def on_epoch_end(self, run, record, **kw):
+        self.records.setdefault(run, []).append(record)
+        self.labels[run] = kw.get("label")
+
+    def on_fit_end(self, **kw):
+        self.ends += 1
+
+
+def test_each_model_keeps_its_own_losses_and_stopping_rule(clf_data):
+    """Per-model losses and stopping epochs equal one-by-one fits (float tolerance)."""
+    X, y = clf_data
+    grid = {"alpha": [1e-4, 1e-1], "n_iter_no_change": [2, 8], "tol": [1e-2]}
+    base = small_clf(max_iter=200, learning_rate_init=5e-2)
+    rec = Recorder()
+    search = GridSearchCV(base, grid, cv=2, callbacks=rec, refit=False).fit(X, y)
+    assert search.batched_
+
+    # one event stream for all 4 x 2 models, with labels naming candidate and fold
+    assert len(rec.begins) == 1 and rec.ends == 1
+    assert rec.begins[0]["n_models"] == 8
+    labels = rec.begins[0]["run_labels"]
+    assert labels[0] == "alpha=0.0001, n_iter_no_change=2, tol=0.01 | fold 1"
+    assert sorted(rec.records) == list(range(8))
+
+    splits = list(skms.StratifiedKFold(2).split(X, y))
+    n_iters = set()
+    for k, (params, (train, _)) in enumerate(
+        (p, s) for p in skms.ParameterGrid(grid) for s in splits
+    ):
+        alone = clone(base).set_params(**params).fit(X[train], y[train])
+        losses = [r["loss"] for r in rec.records[k]]
+        np.testing.assert_allclose(losses, alone.loss_curve_, rtol=1e-7)
+        assert len(losses) == alone.n_iter_
+        n_iters.add(alone.n_iter_)
+    assert len(n_iters) > 2, "the grid should make models stop at different epochs"
+
+
+def test_regressor_multimetric_refit_by_name(reg_data):
+    X, y = reg_data
+    est = MLPRegressor(hidden_layer_sizes=[6], max_iter=30, random_state=2, dtype="float64",
+                       learning_rate_init=1e-2)
+    grid = {"alpha": [1e-3, 1.0], "random_state": [2, 3]}
+    scoring = {"r2": "r2", "mse": "neg_mean_squared_error"}
+    ours = GridSearchCV(est, grid, cv=3, scoring=scoring, refit="mse").fit(X, y)
+    ref = skms.GridSearchCV(est, grid, cv=3, scoring=scoring, refit="mse").fit(X, y)
+    assert ours.batched_ and ours.multimetric_
+    assert_cv_results_equal(ours.cv_results_, ref.cv_results_)
+    assert ours.best_params_ == ref.best_params_
+    assert set(ours.scorer_) == {"r2", "mse"}
+    np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-9)
+
+
+def test_architectures_are_grouped_into_separate_stacks(clf_data):
+    X, y = clf_data
+    grid = [{"hidden_layer_sizes": [[3], [4, 2]], "alpha": [1e-4, 1e-2]},
+            {"activation": ["tanh"]}]
+    ours = GridSearchCV(small_clf(), grid, cv=2, refit=False).fit(X, y)
+    ref = skms.GridSearchCV(small_clf(), grid, cv=2, refit=False).fit(X, y)
+    assert ours.batched_
+    assert_cv_results_equal(ours.cv_results_, ref.cv_results_)
+    assert not hasattr(ours, "best_estimator_")
+
+
+def test_randomized_search_matches_sklearn(clf_data):
+    X, y = clf_data
+    dist = {"alpha": loguniform(1e-5, 1e-1), "learning_rate_init": [1e-3, 1e-2, 1e-1]}
+    ours = RandomizedSearchCV(small_clf(), dist, n_iter=4, cv=3, random_state=0).fit(X, y)
+    ref = skms.RandomizedSearchCV(small_clf(), dist, n_iter=4, cv=3, random_state=0).fit(X, y)
+    assert ours.batched_
+    assert_cv_results_equal(ours.cv_results_, ref.cv_results_)
+    assert ours.best_params_ == ref.best_params_
+
+
+def test_cross_validate_and_cross_val_score_match_sklearn(clf_data):
+    X, y = clf_data
+    est = small_clf(alpha=1e-3)
+    kw = dict(cv=4, return_train_score=True, return_estimator=True, return_indices=True,
+              scoring=["accuracy", "neg_log_loss"])
+    ours = cross_validate(est, X, y, **kw)
+    ref = skms.cross_validate(est, X, y, **kw)
+    assert sorted(ours) == sorted(ref)
+    for key in ref:
+        if key == "estimator":
+            assert len(ours[key]) == 4
+            for a, b in zip(ours[key], ref[key]):
+                np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-7)
+        elif key == "indices":
+            for part in ("train", "test"):
+                for a, b in zip(ours[key][part], ref[key][part]):
+                    np.testing.assert_array_equal(a, b)
+        elif "time" in key:
+            assert ours[key].shape == (4,)
+        else:
+            np.testing.assert_allclose(ours[key], ref[key], rtol=1e-9, err_msg=key)
+    np.testing.assert_allclose(cross_val_score(est, X, y, cv=3),
+                               skms.cross_val_score(est, X, y, cv=3), rtol=1e-12)
+
+
+def test_foreign_estimators_fall_back_silently_with_a_reason(clf_data):
+    X, y = clf_data
+    grid = {"alpha": [1e-4, 1e-2]}
+    sk = SkMLPClassifier(hidden_layer_sizes=[4], max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BatchFallbackWarning)
+        ours = GridSearchCV(sk, grid, cv=2).fit(X, y)
+    ref = skms.GridSearchCV(sk, grid, cv=2).fit(X, y)
+    assert ours.batched_ is False
+    assert "not an nnwidgets MLPClassifier/MLPRegressor" in ours.batch_note_
+    assert_cv_results_equal(ours.cv_results_, ref.cv_results_)
+
+    pipe = make_pipeline(StandardScaler(), small_clf())
+    search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
+    assert search.batched_ is False and "Pipeline" in search.batch_note_
+
+
+def test_unstackable_nnwidgets_estimator_warns_and_still_searches(clf_data):
+    X, y = clf_data
+    lbfgs = small_clf(solver="lbfgs", max_iter=15)
+    with pytest.warns(BatchFallbackWarning, match="lbfgs"):
+        search = GridSearchCV(lbfgs, {"alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
+    assert search.batched_ is False and "lbfgs" in search.batch_note_
+    assert set(search.best_params_) == {"alpha"}
+
+    with pytest.raises(ValueError, match="batched=True, but this search cannot be batched: .*lbfgs"):
+        GridSearchCV(lbfgs, {"alpha": [1e-4]}, cv=2, batched=True).fit(X, y)
+
+    with pytest.warns(BatchFallbackWarning, match="fit parameters \\['sample_weight'\\]"):
+        s = GridSearchCV(small_clf(), {"alpha": [1e-4]}, cv=2).fit(X, y, sample_weight=np.ones(len(y)))
+    assert s.batched_ is False
+
+    off = GridSearchCV(small_clf(), {"alpha": [1e-4, 1e-2]}, cv=2, batched=False).fit(X, y)
+    assert off.batched_ is False and off.batch_note_ == "batched=False was passed"
+
+
+@pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
+def test_error_score_nan_and_raise_like_sklearn(clf_data):
+    X, y = clf_data
+    grid = {"alpha": [1e-3, -1.0]}  # alpha=-1 is invalid: that candidate's fits fail
+    with pytest.warns(FitFailedWarning, match="2 fits failed out of a total of 4"):
+        ours = GridSearchCV(small_clf(), grid, cv=2, error_score=np.nan).fit(X, y)
+    with pytest.warns(FitFailedWarning):
+        ref = skms.GridSearchCV(small_clf(), grid, cv=2, error_score=np.nan).fit(X, y)
+    assert np.isnan(ours.cv_results_["mean_test_score"][1])
+    np.testing.assert_array_equal(ours.cv_results_["rank_test_score"], ref.cv_results_["rank_test_score"])
+    assert ours.best_params_ == {"alpha": 1e-3}
+    assert ours.batch_note_.startswith("2 of 2 fits")  # the valid ones were batched
+
+    with pytest.warns(FitFailedWarning):
+        zero = GridSearchCV(small_clf(), grid, cv=2, error_score=0.0, refit=False).fit(X, y)
+    assert zero.cv_results_["mean_test_score"][1] == 0.0
+
+    with pytest.raises(InvalidParameterError, match="alpha"):
+        GridSearchCV(small_clf(), grid, cv=2, error_score="raise").fit(X, y)
+    with pytest.raises(ValueError, match="All the 2 fits failed"):
+        GridSearchCV(small_clf(), {"alpha": [-1.0]}, cv=2).fit(X, y)
+
+
+def test_bad_input_gets_sklearns_errors(clf_data):
+    X, y = clf_data
+    with pytest.raises(ValueError, match="need to be a non-empty sequence"):
+        GridSearchCV(small_clf(), {"alpha": []}, cv=2).fit(X, y)
+    with pytest.raises(ValueError, match="Invalid parameter 'alfa' for estimator MLPClassifier"):
+        GridSearchCV(small_clf(), {"alfa": [1e-3]}, cv=2).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'batched' parameter"):
+        GridSearchCV(small_clf(), {"alpha": [1e-3]}, batched="yes").fit(X, y)
+    with pytest.raises(ValueError, match="Found input variables with inconsistent numbers"):
+        GridSearchCV(small_clf(), {"alpha": [1e-3]}, cv=2).fit(X, y[:-1])
+
+
+def test_verbose_progress_and_clone_pickle(clf_data, capsys):
+    X, y = clf_data
+    search = GridSearchCV(small_clf(), {"alpha": [1e-4, 1e-2]}, cv=2, verbose=3,
+                          return_train_score=True, refit=False)
+    search.fit(X, y)
+    out = capsys.readouterr().out
+    assert "Fitting 2 folds for each of 2 candidates, totalling 4 fits" in out
+    assert len(re.findall(r"\[CV 1/2\] END \.*alpha=0\.0001;, score=\(train=0\.\d+, test=0\.\d+\)", out)) == 1
+    assert out.count("] END ") == 4
+
+    twin = clone(search)
+    assert twin.get_params()["batched"] == "auto" and not hasattr(twin, "cv_results_")
+    again = pickle.loads(pickle.dumps(search))
+    np.testing.assert_array_equal(again.cv_results_["mean_test_score"],
+                                  search.cv_results_["mean_test_score"])
