@@ -1,0 +1,188 @@
+"""``nnwidgets quiz ...``: run the class quiz server and manage its data.
+
+- ``serve``: the REST API and the instructor dashboard.
+- ``token``: print the instructor token, or reissue a student's token.
+- ``list``: the questions and their counts.
+- ``export``: the answers as CSV.
+- ``lock`` / ``unlock`` / ``reveal`` / ``hide`` / ``reset``: instructor actions
+  on one question, straight on the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_PORT = 8765
+
+
+def _db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        default=os.environ.get("NNWIDGETS_QUIZ_DB", "quiz.sqlite"),
+        metavar="PATH_OR_URL",
+        help="SQLite file or postgresql:// URL (default: $NNWIDGETS_QUIZ_DB or ./quiz.sqlite)",
+    )
+
+
+def register(subparsers) -> None:
+    quiz = subparsers.add_parser(
+        "quiz", help="run the class quiz server", description=__doc__.split("\n\n")[0]
+    )
+    sub = quiz.add_subparsers(dest="quiz_command", metavar="ACTION")
+    quiz.set_defaults(func=lambda args: (quiz.print_help(), 0)[1])
+
+    serve = sub.add_parser("serve", help="serve the quiz REST API and the instructor dashboard")
+    _db_arg(serve)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="interface to listen on (default 127.0.0.1; 0.0.0.0 for a class network)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+                       help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    serve.add_argument("--base-url", default=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/"),
+                       help="URL prefix, e.g. /services/quiz/ as a JupyterHub service "
+                            "(default: $JUPYTERHUB_SERVICE_PREFIX or /)")
+    serve.add_argument("--registration", choices=("open", "instructor"), default="open",
+                       help="open: a question is registered by the first student widget that shows "
+                            "it; instructor: only with the instructor token (default open)")
+    serve.add_argument("--instructor-token", default=os.environ.get("NNWIDGETS_QUIZ_INSTRUCTOR_TOKEN"),
+                       help="instructor token (default: $NNWIDGETS_QUIZ_INSTRUCTOR_TOKEN, else one "
+                            "generated once and kept in the database)")
+    serve.set_defaults(func=_serve)
+
+    token = sub.add_parser("token", help="print the instructor token (or a student's token)")
+    _db_arg(token)
+    token.add_argument("--student", help="print this student's token (registering the id)")
+    token.set_defaults(func=_token)
+
+    lst = sub.add_parser("list", help="list the questions and their counts")
+    _db_arg(lst)
+    lst.set_defaults(func=_list)
+
+    export = sub.add_parser("export", help="write the answers as CSV")
+    _db_arg(export)
+    export.add_argument("--question", help="only this question id")
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    export.set_defaults(func=_export)
+
+    for name, help_text in (
+        ("lock", "stop accepting answers to a question"),
+        ("unlock", "accept answers to a question again"),
+        ("reveal", "show the correct answer to the students"),
+        ("hide", "hide the correct answer again"),
+        ("reset", "delete a question's answers and unlock and hide it"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        _db_arg(p)
+        p.add_argument("question", help="question id")
+        p.set_defaults(func=_action, action=name)
+
+
+def _open(args):
+    from nnwidgets.quiz.store import open_store
+
+    return open_store(args.db)
+
+
+def _serve(args) -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from nnwidgets.quiz.server import run_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    def ready(url, service):
+        print(f"nnwidgets quiz server listening on {url}", flush=True)
+        print(f"  database: {service.store.location}", flush=True)
+        print(f"  registration: {service.registration}", flush=True)
+        print(f"  instructor dashboard: {url}quiz/dashboard#token={service.instructor_token}",
+              flush=True)
+        print(f"  students: export NNWIDGETS_QUIZ_SERVER={url}", flush=True)
+
+    async def main():
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+                pass
+        await run_server(
+            args.db, args.host, args.port, base_url=args.base_url,
+            instructor_token=args.instructor_token, registration=args.registration,
+            ready=ready, stop=stop,
+        )
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        print(f"nnwidgets quiz serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _token(args) -> int:
+    with _open(args) as store:
+        if args.student:
+            from nnwidgets.quiz.questions import check_student
+            from nnwidgets.quiz.tokens import sign_student
+
+            check_student(args.student)
+            store.add_student(args.student)
+            print(sign_student(store.student_secret(), args.student))
+        else:
+            print(os.environ.get("NNWIDGETS_QUIZ_INSTRUCTOR_TOKEN") or store.instructor_token())
+    return 0
+
+
+def _list(args) -> int:
+    with _open(args) as store:
+        counts = store.all_counts()
+        questions = store.questions()
+        if not questions:
+            print("no questions registered")
+        for q in questions:
+            flags = [f for f, on in (("locked", q.locked), ("revealed", q.revealed)) if on]
+            c = counts.get(q.id, [])
+            print(f"{q.id}: {q.question}  [{sum(c)} answers{', ' + ', '.join(flags) if flags else ''}]")
+            for i, (text, n) in enumerate(zip(q.answers, c)):
+                mark = "*" if q.correct == i else " "
+                print(f"  {mark}{i}. {text}: {n}")
+    return 0
+
+
+def _export(args) -> int:
+    from nnwidgets.quiz.errors import QuizError
+
+    with _open(args) as store:
+        try:
+            text = store.export_csv(args.question)
+        except QuizError as exc:
+            print(f"nnwidgets quiz export: {exc.message}", file=sys.stderr)
+            return 1
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _action(args) -> int:
+    from nnwidgets.quiz.errors import QuizError
+
+    with _open(args) as store:
+        try:
+            if args.action in ("lock", "unlock"):
+                store.set_locked(args.question, args.action == "lock")
+            elif args.action in ("reveal", "hide"):
+                store.set_revealed(args.question, args.action == "reveal")
+            else:
+                store.reset(args.question)
+        except QuizError as exc:
+            print(f"nnwidgets quiz {args.action}: {exc.message}", file=sys.stderr)
+            return 1
+    print(f"{args.question}: {args.action} done")
+    return 0
