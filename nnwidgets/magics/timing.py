@@ -1,0 +1,132 @@
+"""``%%gputime``: time a cell on the CPU and on the GPU, measured correctly.
+
+Thin: parses the line and calls :func:`nnwidgets.widgets.gputime.gputime`.
+"""
+
+from __future__ import annotations
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+
+def _float_or_none(text):
+    return None if text is None else float(text)
+
+
+@magics_class
+class TimingMagics(Magics):
+    @magic_arguments()
+    @argument("--label", "-l", default=None,
+              help="Name of this run in the panel (default: the first line of code). "
+                   "A run with the same label replaces the earlier one.")
+    @argument("--sizes", "-s", default=None,
+              help="Comma-separated sizes, e.g. 1000,1000000 or 1e3,1e6: the cell runs once per size "
+                   "with `n` set, and the panel plots time against n.")
+    @argument("--devices", "-d", default="auto",
+              help="Comma-separated devices: cpu, cuda, cuda:N (default auto: cpu, plus cuda when present). "
+                   "A device that is not available is listed as skipped, with the reason.")
+    @argument("--dtype", default=None,
+              help="float16, bfloat16, float32 or float64: set as the torch dtype `dtype` in the cell.")
+    @argument("--repeat", "-r", type=int, default=None,
+              help="Timed blocks (runs) per device; default: adaptive, until IQR <= threshold x median.")
+    @argument("--number", "-n", type=int, default=None,
+              help="Calls per timed block; default: chosen so a block lasts >= min-time/10.")
+    @argument("--min-time", type=float, default=0.2,
+              help="Seconds of timed blocks before stopping is considered (default 0.2).")
+    @argument("--max-time", type=float, default=2.0,
+              help="Seconds of timed blocks after which measuring stops (default 2).")
+    @argument("--threshold", type=float, default=0.1,
+              help="Stop when IQR / median is at most this (default 0.1).")
+    @argument("--warmup", type=float, default=0.025,
+              help="Seconds of untimed warm-up calls after the first call (default 0.025).")
+    @argument("--clock", default="sync", choices=("sync", "events"),
+              help="sync: synchronize the device and read the host clock around every block (default; "
+                   "right for any code, numba and CuPy included); events: CUDA events on torch's current stream.")
+    @argument("--threads", type=int, default=None,
+              help="torch CPU threads while timing (default: leave torch's setting).")
+    @argument("--seed", type=int, default=0,
+              help="Seed for random, NumPy and torch before each device's setup (default 0).")
+    @argument("--rtol", type=float, default=None, help="Relative tolerance of the allclose check (default by dtype).")
+    @argument("--atol", type=float, default=None, help="Absolute tolerance of the allclose check (default by dtype).")
+    @argument("--panel", "-p", default="default",
+              help="Panel to add this run to (default 'default'): runs from several cells accumulate in it.")
+    @argument("--reset", action="store_true", help="Empty the panel before adding this run.")
+    @cell_magic
+    def gputime(self, line, cell):
+        """Times the cell on each device and shows the GPU timing panel.
+
+        The cell runs once per device (and size) in a copy of your namespace
+        with ``device`` (a ``torch.device``), ``n`` (with --sizes) and
+        ``dtype`` (with --dtype) set. Lines above a line ``# --- timed ---``
+        are setup (run once per device and size, not timed); the rest is
+        timed. The timed part's last expression (or a variable ``out``) is
+        the output compared across devices with allclose.
+
+        Every timed block is synchronized on the device, so asynchronous
+        CUDA work is measured, not just its launch (``%timeit`` measures the
+        launch); the first call is reported apart from the steady state.
+
+        Example::
+
+            %%gputime --label "torch add" --sizes 1000,1000000
+            x = torch.rand(n).to(device); y = torch.rand(n).to(device)
+            # --- timed ---
+            x + y
+        """
+        try:
+            args = parse_argstring(self.gputime, line)
+        except UsageError as exc:
+            raise UsageError(f"%%gputime: {exc}") from None
+        if not cell.strip():
+            raise UsageError("%%gputime: the cell is empty; write the code to time below the magic line.")
+        from nnwidgets.widgets.gputime import gputime
+
+        try:
+            return gputime(
+                cell,
+                namespace=self.shell.user_ns,
+                transform=self.shell.transform_cell,
+                label=args.label,
+                sizes=args.sizes,
+                devices=args.devices,
+                dtype=args.dtype,
+                repeat=args.repeat,
+                number=args.number,
+                min_run_time=args.min_time,
+                max_run_time=args.max_time,
+                threshold=args.threshold,
+                warmup=args.warmup,
+                clock=args.clock,
+                threads=args.threads,
+                seed=args.seed,
+                rtol=args.rtol,
+                atol=args.atol,
+                panel=args.panel,
+                reset=args.reset,
+            )
+        except ValueError as exc:
+            # option values the core rejected (the message names the option)
+            raise UsageError(f"%%gputime: {_option_name(str(exc))}") from None
+
+
+_OPTION_FOR = {
+    "sizes=": "--sizes", "devices=": "--devices", "device ": "--devices", "dtype=": "--dtype",
+    "repeat=": "--repeat", "number=": "--number", "min_run_time=": "--min-time",
+    "max_run_time=": "--max-time", "threshold=": "--threshold", "warmup=": "--warmup",
+    "threads=": "--threads", "rtol=": "--rtol", "atol=": "--atol", "panel=": "--panel", "clock=": "--clock",
+}
+
+
+def _option_name(message: str) -> str:
+    """Rewrites the core's ``sizes='x' must ...`` as ``--sizes 'x' must ...``."""
+    for key, option in _OPTION_FOR.items():
+        if message.startswith(key):
+            rest = message[len(key):]
+            message = f"{option} {rest}" if key.endswith("=") else f"{option}: {message}"
+            break
+    for key, option in _OPTION_FOR.items():
+        if key.endswith("="):
+            message = message.replace(key, option + " ").replace(key[:-1], option)
+    return message.replace(", or None for", ", or leave it out for").replace(
+        "or None to keep", "or leave it out to keep").replace("or None for", "or leave it out for")
