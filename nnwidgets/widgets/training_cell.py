@@ -257,6 +257,7 @@ def run_training_cell(
                             dict(epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
                                  weight_decay=weight_decay, loss=loss, batch_size=batch_size, device=device,
                                  seed=seed))
+            plot.finalize()
         elif isinstance(obj, torch.nn.Module):
             result = _train_module(obj, X, y, X_val, y_val, X_test, y_test, callbacks, label,
                                    epochs, optimizer, lr, momentum, nesterov, weight_decay, loss,
@@ -274,7 +275,7 @@ def run_training_cell(
     if param_grid is None:
         RUNS.record(result)
     else:
-        for run in getattr(result, "results", []) or []:
+        for run in result.runs:
             RUNS.record(run)
     if out is not None:
         namespace[out] = result
@@ -328,12 +329,18 @@ def _train_estimator(est, X, y, X_val, X_test, y_test, callbacks, label, epochs,
                                 "(scikit-learn's L2 penalty) in the cell instead")
     if loss is not None:
         raise TrainingCellError("--loss", f"applies to nn.Module training; {name} fixes its own loss")
-    given = {"epochs": epochs, "optimizer": optimizer, "lr": lr, "momentum": momentum,
-             "nesterov": True if nesterov else None, "batch_size": batch_size, "seed": seed, "device": device}
+    _apply_estimator_options(est, dict(epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum,
+                                       nesterov=nesterov, batch_size=batch_size, seed=seed, device=device))
+    return train_estimator(est, X, y, X_test=X_test, y_test=y_test, callbacks=callbacks, label=label)
+
+
+def _apply_estimator_options(est, options: dict) -> None:
+    """Sets the line's options (--epochs, --lr, ...) on the estimator's own parameters."""
+    name = type(est).__name__
     params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
     updates = {}
-    for option, value in given.items():
-        if value is None:
+    for option, value in options.items():
+        if value is None or (option == "nesterov" and not value):
             continue
         param = _ESTIMATOR_PARAMS[option]
         if param not in params:
@@ -342,25 +349,51 @@ def _train_estimator(est, X, y, X_val, X_test, y_test, callbacks, label, epochs,
         updates[param] = value.lower() if option == "optimizer" else value
     if updates:
         est.set_params(**updates)
-    return train_estimator(est, X, y, X_test=X_test, y_test=y_test, callbacks=callbacks, label=label)
 
 
 def _sweep(obj, param_grid, X, y, X_val, y_val, X_test, y_test, callbacks, options):
+    """--grid: every combination trained by nnwidgets.trainer.sweeps.sweep (stacked
+    when it can), each model recorded as a run."""
+    import torch
+
     try:
         from nnwidgets.trainer.sweeps import sweep
-    except ImportError as exc:
-        raise TrainingCellError(
-            "--grid", "needs nnwidgets.trainer.sweeps, which this installation does not have yet"
-        ) from exc
-    kwargs = {}
-    import inspect
+    except ImportError as exc:  # pragma: no cover - shipped together
+        raise TrainingCellError("--grid", "needs nnwidgets.trainer.sweeps, which is not installed") from exc
+    from nnwidgets.trainer.module_training import prediction_metrics
+    from nnwidgets.trainer.estimator_training import _task
 
-    sig = inspect.signature(sweep).parameters
-    for key, value in (("X_val", X_val), ("y_val", y_val), ("X_test", X_test), ("y_test", y_test)):
-        if key in sig and value is not None:
-            kwargs[key] = value
-    result = sweep(obj, param_grid, X, y, callbacks=callbacks, **kwargs)
-    for cb in callbacks:
-        if hasattr(cb, "finalize"):
-            cb.finalize()
+    if isinstance(obj, torch.nn.Module) or not hasattr(obj, "get_params"):
+        raise TrainingCellError(
+            "--grid", f"sweeps estimators (MLPRegressor, MLPClassifier, ...), not {type(obj).__name__}; "
+                      "for an nn.Module call train_module in a loop"
+        )
+    for option in ("weight_decay", "loss"):
+        if options.get(option) is not None:
+            flag = "--" + option.replace("_", "-")
+            raise TrainingCellError(flag, f"applies to nn.Module training, not to {type(obj).__name__}")
+    _apply_estimator_options(obj, {k: options.get(k) for k in _ESTIMATOR_PARAMS})
+    params = obj.get_params(deep=False)
+    grid = {}
+    for key, values in param_grid.items():
+        name = _ESTIMATOR_PARAMS.get(key, key)
+        if name not in params:
+            raise TrainingCellError("--grid", f"{type(obj).__name__} has no parameter {key!r}")
+        grid[name] = values
+    result = sweep(obj, grid, X, y, X_val=X_val, y_val=y_val, callbacks=callbacks)
+    task = _task(obj)
+    runs = result.to_train_results()
+    per_model = result.fit_time / max(1, len(runs))
+    for run in runs:
+        run.task = task
+        run.label = run.label or "sweep"
+        epochs = len(run.history)
+        run.timings = {"total_s": result.fit_time, "per_epoch_s": per_model / epochs if epochs else None,
+                       "samples_per_s": len(X) * epochs / per_model if epochs and per_model > 0 else None,
+                       "epochs": epochs, "device": run.device, "note": "sweep: time shared by all models"}
+        if X_test is not None:
+            y_pred = np.asarray(run.model.predict(X_test))
+            run.metrics.update(prediction_metrics(task, np.asarray(y_test), y_pred, "test"))
+            run.predictions = {"y_true": np.asarray(y_test), "y_pred": y_pred, "split": "test"}
+    result.runs = runs
     return result

@@ -1,0 +1,202 @@
+"""LiveLossPlot's state through its traits and the messages it sends (no browser)."""
+
+import io
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from nnwidgets.trainer.module_training import train_module  # noqa: E402
+from nnwidgets.widgets.lossplot import LiveLossPlot, progress_mode  # noqa: E402
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    y = X @ np.array([1.0, -1.0, 2.0, 0.5]) + 0.1 * rng.normal(size=60)
+    return X, y
+
+
+def recording(plot):
+    sent = []
+    plot.send = lambda content, buffers=None: sent.append(content)
+    return sent
+
+
+def points(sent, run=None):
+    out = []
+    for msg in sent:
+        if msg["type"] != "points":
+            continue
+        for k, epochs, loss, val in msg["data"]:
+            if run is None or k == run:
+                out.extend(zip(epochs, loss, val or [None] * len(epochs)))
+    return out
+
+
+def test_only_new_points_are_sent_and_traits_follow(data):
+    X, y = data
+    plot = LiveLossPlot(mode="widget", update_interval=0)
+    sent = recording(plot)
+    res = train_module(nn.Linear(4, 1), X, y, X_val=X[:10], y_val=y[:10], epochs=25, loss="mse",
+                       lr=0.05, callbacks=[plot])
+    got = points(sent)
+    assert [p[0] for p in got] == list(range(1, 26))  # each epoch exactly once, in order
+    assert [p[1] for p in got] == res.loss_curve
+    assert [p[2] for p in got] == res.val_loss_curve
+    assert all(len(m["data"][0][1]) == 1 for m in sent if m["type"] == "points")  # incremental
+    assert plot.n_points == 25 and plot.epoch == 25 and plot.max_epochs == 25
+    assert plot.status == "done" and plot.device == "cpu" and plot.samples_per_s > 0
+    assert plot.run_labels == ["Linear"]
+
+
+def test_updates_are_rate_limited_and_batched(data):
+    X, y = data
+    plot = LiveLossPlot(mode="widget", update_interval=60.0)
+    sent = recording(plot)
+    train_module(nn.Linear(4, 1), X, y, epochs=50, loss="mse", callbacks=[plot])
+    msgs = [m for m in sent if m["type"] == "points"]
+    assert len(msgs) == 2  # the first epoch at once, then everything else in one batch at the end
+    assert len(points(sent)) == 50 and plot.n_points == 50
+    assert plot.updates_sent == 2
+
+
+def test_sweep_runs_overlay_with_labels():
+    plot = LiveLossPlot(mode="widget", update_interval=0)
+    sent = recording(plot)
+    plot.on_fit_begin(model=None, n_models=3, max_epochs=4, device="cpu", run_labels=["lr=0.1", "lr=0.01", "lr=0.001"])
+    for epoch in range(1, 5):
+        for k in range(3):
+            plot.on_epoch_end(run=k, record={"epoch": epoch, "loss": 1.0 / (epoch + k), "samples_per_s": 10.0})
+    plot.on_fit_end(stop_reason="max_iter")
+    assert plot.run_labels == ["lr=0.1", "lr=0.01", "lr=0.001"]
+    assert [p[1] for p in points(sent, run=2)] == [1.0 / (e + 2) for e in range(1, 5)]
+    assert plot.n_points == 12
+    # a later fit on the same plot adds runs; a repeated label gets a suffix
+    plot.on_fit_begin(n_models=1, max_epochs=2, device="cpu", run_labels=["lr=0.1"])
+    plot.on_epoch_end(run=0, record={"epoch": 1, "loss": 0.5})
+    plot.on_fit_end(stop_reason="max_iter")
+    assert plot.run_labels[-1] == "lr=0.1 (2)"
+    assert points(sent, run=3) == [(1, 0.5, None)]
+    assert [c[0] for c in plot.curves()] == plot.run_labels
+
+
+def test_stop_message_from_the_browser_stops_training_and_keeps_model(data):
+    X, y = data
+    plot = LiveLossPlot(mode="widget")
+    recording(plot)
+
+    class Clicker:
+        def on_epoch_end(self, record, **kw):
+            if record["epoch"] == 4:  # what the kernel does when the Stop button's comm message arrives
+                plot._on_frontend_msg(plot, {"type": "stop"}, [])
+                assert plot.stop_requested
+
+    net = nn.Linear(4, 1)
+    res = train_module(net, X, y, epochs=1000, loss="mse", callbacks=[Clicker(), plot])
+    assert res.stop_reason == "stopped" and res.epochs == 4 and res.model is net
+    assert plot.status == "stopped"
+    assert not plot.stop_requested  # cleared for the next training
+    res2 = train_module(net, X, y, epochs=3, loss="mse", callbacks=[plot])
+    assert res2.epochs == 3 and res2.stop_reason == "max_iter"
+
+
+def test_sync_request_gets_a_snapshot_of_sent_points():
+    plot = LiveLossPlot(mode="widget", update_interval=0)
+    sent = recording(plot)
+    plot.on_fit_begin(n_models=2, max_epochs=3, device="cpu", run_labels=["a", "b"])
+    for epoch in (1, 2):
+        plot.on_epoch_end(run=0, record={"epoch": epoch, "loss": 2.0 / epoch})
+        plot.on_epoch_end(run=1, record={"epoch": epoch, "loss": 3.0 / epoch, "val_loss": 4.0})
+    plot._on_frontend_msg(plot, {"type": "sync"}, [])
+    snap = sent[-1]
+    assert snap["type"] == "snapshot"
+    assert snap["data"][0][:3] == [0, [1, 2], [2.0, 1.0]]
+    assert snap["data"][1][3] == [4.0, 4.0]
+
+
+def test_text_mode_prints_throttled_progress(data):
+    X, y = data
+    out = io.StringIO()
+    plot = LiveLossPlot(mode="text", text_interval=3600, stream=out)
+    sent = recording(plot)
+    train_module(nn.Linear(4, 1), X, y, epochs=200, loss="mse", callbacks=[plot])
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("Training Linear on cpu for 200 epochs")
+    assert lines[1].startswith("epoch 1/200  loss ")  # first epoch at once, then throttled
+    assert lines[-1].startswith("done: epoch 200/200  loss ")
+    assert len(lines) == 3
+    assert sent == []  # no widget messages in text mode
+
+
+def test_text_mode_reports_each_interval(data):
+    X, y = data
+    out = io.StringIO()
+    plot = LiveLossPlot(mode="text", text_interval=0, update_interval=0, stream=out)
+    train_module(nn.Linear(4, 1), X, y, epochs=5, loss="mse", callbacks=[plot])
+    lines = out.getvalue().splitlines()
+    assert [ln.split()[1] for ln in lines[1:-1]] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
+    assert "samples/s" in lines[1] and "ETA" in lines[1] and lines[1].rstrip().endswith("cpu")
+
+
+def test_none_mode_is_silent(data, capsys):
+    X, y = data
+    plot = LiveLossPlot(mode="none")
+    sent = recording(plot)
+    train_module(nn.Linear(4, 1), X, y, epochs=5, loss="mse", callbacks=[plot])
+    assert sent == [] and capsys.readouterr().out == ""
+
+
+def test_static_png_of_the_final_curves():
+    plot = LiveLossPlot(mode="none")
+    plot.on_fit_begin(n_models=1, max_epochs=3, device="cpu", run_labels=["net"])
+    for e in (1, 2, 3):
+        plot.on_epoch_end(run=0, record={"epoch": e, "loss": 10.0 / e, "val_loss": 12.0 / e})
+    plot.on_fit_end(stop_reason="max_iter")
+    png = plot.static_png()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+    plot.log_y = True
+    assert plot.static_png()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "net: 3 epochs, final loss 3.333, final val_loss 4" in plot.summary()
+
+
+def test_progress_mode_choice(monkeypatch):
+    monkeypatch.delenv("NNWIDGETS_PROGRESS", raising=False)
+    assert progress_mode() == "text"  # no kernel in the test process
+    monkeypatch.setenv("NNWIDGETS_PROGRESS", "none")
+    assert progress_mode() == "none"
+    assert progress_mode("widget") == "widget"
+    monkeypatch.setenv("NNWIDGETS_PROGRESS", "fancy")
+    with pytest.raises(ValueError, match="NNWIDGETS_PROGRESS='fancy'"):
+        progress_mode()
+    with pytest.raises(ValueError, match="mode='tv'"):
+        LiveLossPlot(mode="tv")
+
+
+def test_the_browser_side_keeps_the_stable_dom_contract():
+    esm = LiveLossPlot._esm
+    for hook in ('"nnw-lossplot"', '"nnw-lossplot-canvas"', "dataset.npoints", '"nnw-lossplot-status"',
+                 '"nnw-stop"', '"nnw-log-toggle"', 'type: "stop"', 'type: "sync"'):
+        assert hook in esm, hook
+    assert "http" not in esm.replace("http://www.w3.org/2000/svg", "")  # nothing loaded from outside
+
+
+def test_live_plot_with_the_nnwidgets_estimator(data):
+    from nnwidgets.trainer.estimator_training import train_estimator
+    from nnwidgets.trainer.estimators import MLPRegressor
+
+    X, y = data
+    plot = LiveLossPlot(mode="widget", update_interval=0)
+    sent = recording(plot)
+    est = MLPRegressor(hidden_layer_sizes=[8], max_iter=15, random_state=0, learning_rate_init=0.01)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = train_estimator(est, X, y, X_test=X, y_test=y, callbacks=[plot])
+    assert len(points(sent)) == res.epochs == len(est.loss_curve_)
+    assert est.callbacks is None  # the estimator is left as it was
+    assert "test_mse" in res.metrics and res.task == "regression"

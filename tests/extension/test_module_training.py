@@ -1,0 +1,222 @@
+"""train_module: the decoding lecture's loop as one call (simulated fMRI data)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from nnwidgets.datasets import simulate_fmri_categories  # noqa: E402
+from nnwidgets.trainer.events import STOP, Callback, StopSignal  # noqa: E402
+from nnwidgets.trainer.module_training import train_module  # noqa: E402
+from nnwidgets.trainer.results import TrainResult  # noqa: E402
+
+
+class DecodingReLuNN(nn.Module):
+    """The lecture's decoder: Linear -> ReLU -> Dropout(0.25) -> Linear(26)."""
+
+    def __init__(self, n_inputs, n_hidden):
+        super().__init__()
+        self.in_layer = nn.Linear(n_inputs, n_hidden)
+        self.dropout = nn.Dropout(0.25)
+        self.out_layer = nn.Linear(n_hidden, 26)
+        self.modes = []
+
+    def forward(self, x):
+        self.modes.append(self.training)
+        x = torch.relu(self.in_layer(x))
+        return self.out_layer(self.dropout(x))
+
+
+@pytest.fixture(scope="module")
+def fmri():
+    X, y, _ = simulate_fmri_categories(n_voxels=120)  # simulated stand-in, fewer voxels for speed
+    rng = np.random.default_rng(42)
+    idx = rng.permutation(len(y))
+    train, test = idx[:416], idx[416:]
+    return X[train], y[train], X[test], y[test]
+
+
+def test_lecture_decoder_loop_as_one_call(fmri):
+    X_train, y_train, X_test, y_test = fmri
+    torch.manual_seed(1)
+    net = DecodingReLuNN(X_train.shape[1], 256)
+    res = train_module(net, X_train, y_train, X_test=X_test, y_test=y_test, epochs=300,
+                       optimizer="sgd", lr=0.1, weight_decay=1e-4, loss="cross_entropy", seed=1)
+    assert isinstance(res, TrainResult)
+    assert res.model is net and res.stop_reason == "max_iter" and res.epochs == 300
+    loss = res.loss_curve
+    assert loss[-1] < 0.5 * loss[0]  # gradient descent lowers the cross entropy
+    assert res.metrics["train_accuracy"] > 0.9
+    assert 0 <= res.metrics["test_accuracy"] <= 1 and "test_loss" in res.metrics
+    assert res.params["weight_decay"] == 1e-4 and res.params["optimizer"] == "sgd"
+    assert res.timings["per_epoch_s"] > 0 and res.timings["samples_per_s"] > 0
+    assert res.device == "cpu" and res.history[-1]["device"] == "cpu"
+    # dropout: train() while stepping, eval() afterwards (final metrics and the returned model)
+    assert True in net.modes and not net.training
+    assert net.modes[-1] is False
+    assert res.predictions["y_pred"].shape == y_test.shape
+
+
+def test_same_seed_same_curve(fmri):
+    X_train, y_train, *_ = fmri
+    curves = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        net = DecodingReLuNN(X_train.shape[1], 16)
+        curves.append(train_module(net, X_train, y_train, epochs=5, lr=0.1, seed=3).loss_curve)
+    assert curves[0] == curves[1]
+
+
+def test_minibatches_validation_and_adam():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5)).astype(np.float32)
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0, 3.0]) + 1
+    net = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 1))
+    res = train_module(net, X[:240], y[:240], X_val=X[240:], y_val=y[240:], X_test=X[240:], y_test=y[240:],
+                       epochs=40, optimizer="adam", lr=0.01, loss="mse", batch_size=32, seed=0)
+    assert res.task == "regression"
+    rec = res.history[-1]
+    assert rec["val_loss"] is not None and rec["val_score"] is not None
+    assert res.history[-1]["val_loss"] < res.history[0]["val_loss"]
+    assert res.metrics["test_r2"] > 0.8 and res.metrics["test_mse"] == pytest.approx(res.metrics["test_loss"], rel=1e-4)
+    assert res.predictions["y_pred"].shape == (60,)
+
+
+def test_string_labels_round_trip():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(90, 4)).astype(np.float32)
+    labels = np.array(["c-CS-m", "t-SC-s", "c-SC-s"])
+    y = labels[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1).astype(int)]
+    res = train_module(nn.Linear(4, 3), X, y, X_test=X, y_test=y, epochs=30, lr=0.5, seed=0)
+    assert set(res.predictions["y_pred"]) <= set(labels)
+    assert res.params["classes"] == sorted(labels.tolist())
+    assert res.metrics["test_accuracy"] == res.metrics["train_accuracy"]
+
+
+def test_divergence_stops_and_keeps_finite_weights():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3)).astype(np.float32)
+    y = X.sum(axis=1) * 100
+    net = nn.Linear(3, 1)
+    with pytest.warns(RuntimeWarning, match="diverged at epoch .* smaller learning rate"):
+        res = train_module(net, X, y, epochs=200, lr=10.0, loss="mse")
+    assert res.stop_reason == "diverged"
+    assert res.epochs < 200
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+    assert np.isfinite(res.loss_curve).all()
+
+
+def test_stop_signal_and_callback_stop():
+    X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    stop = StopSignal()
+
+    class StopAt(Callback):
+        def on_epoch_end(self, record, **kw):
+            if record["epoch"] == 7:
+                stop.set()
+
+    res = train_module(nn.Linear(3, 2), X, y, epochs=100, callbacks=[StopAt(), stop])
+    assert res.stop_reason == "stopped" and res.epochs == 7
+
+    class Stop3(Callback):
+        def on_epoch_end(self, record, **kw):
+            return STOP if record["epoch"] == 3 else None
+
+    assert train_module(nn.Linear(3, 2), X, y, epochs=100, callbacks=Stop3()).epochs == 3
+
+
+def test_keyboard_interrupt_keeps_model():
+    X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    events = []
+
+    class Interrupt(Callback):
+        def on_epoch_end(self, record, **kw):
+            if record["epoch"] == 5:
+                raise KeyboardInterrupt
+
+        def on_fit_end(self, stop_reason, **kw):
+            events.append(stop_reason)
+
+    net = nn.Linear(3, 2)
+    res = train_module(net, X, y, epochs=100, callbacks=[Interrupt()])
+    assert res.stop_reason == "interrupted" and res.epochs == 5 and res.model is net
+    assert events == ["interrupted"]
+    assert "train_accuracy" in res.metrics
+
+
+def test_events_follow_the_contract():
+    X = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    y = np.arange(20) % 2
+    seen = {}
+
+    class Spy(Callback):
+        def on_fit_begin(self, **kw):
+            seen["begin"] = kw
+
+        def on_epoch_end(self, **kw):
+            seen.setdefault("records", []).append(kw["record"])
+            assert kw["run"] == 0
+
+        def on_fit_end(self, **kw):
+            seen["end"] = kw
+
+    train_module(nn.Linear(3, 2), X, y, epochs=4, callbacks=[Spy()], label="tiny")
+    assert seen["begin"]["n_models"] == 1 and seen["begin"]["max_epochs"] == 4
+    assert seen["begin"]["run_labels"] == ["tiny"] and seen["begin"]["device"] == "cpu"
+    rec = seen["records"][-1]
+    for key in ("epoch", "loss", "val_loss", "val_score", "elapsed", "epoch_time", "samples_per_s", "device", "lr"):
+        assert key in rec
+    assert isinstance(rec["loss"], float) and rec["epoch"] == 4
+    assert seen["end"]["stop_reason"] == "max_iter" and len(seen["end"]["history"]) == 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"loss": "hinge"}, "loss='hinge' is not known"),
+        ({"optimizer": "lion"}, "optimizer='lion' is not known"),
+        ({"lr": 0}, "lr=0 must be a positive"),
+        ({"epochs": 0}, "epochs=0 must be at least 1"),
+        ({"nesterov": True}, "nesterov=True needs momentum > 0"),
+        ({"optimizer": "adam", "momentum": 0.9}, "momentum/nesterov apply to optimizer='sgd'"),
+        ({"device": "tpu"}, "device='tpu'"),
+    ],
+)
+def test_bad_settings_say_what_to_do(kwargs, match):
+    X = np.zeros((4, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match=match):
+        train_module(nn.Linear(2, 2), X, [0, 1, 0, 1], **kwargs)
+
+
+def test_bad_data_is_named():
+    X = np.zeros((4, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="X has 4 samples but y has 3"):
+        train_module(nn.Linear(2, 2), X, [0, 1, 0])
+    with pytest.raises(ValueError, match="class index 4 but the module outputs 2 logits"):
+        train_module(nn.Linear(2, 2), X, [0, 1, 4, 1])
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        train_module("net", X, [0, 1, 0, 1])
+
+
+@pytest.mark.cuda
+def test_cuda_device_when_available():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine")
+    X = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    res = train_module(nn.Linear(3, 2), X, y, X_test=X, y_test=y, epochs=20, lr=0.5, device="cuda")
+    assert res.device.startswith("cuda") and next(res.model.parameters()).is_cuda
+    assert res.metrics["test_accuracy"] > 0.5
+
+
+def test_without_cuda_an_explicit_cuda_request_says_so():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    X = np.zeros((4, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        train_module(nn.Linear(2, 2), X, [0, 1, 0, 1], device="cuda")
