@@ -1,0 +1,380 @@
+// nnwidgets Asker: a class-quiz question (anywidget front end).
+//
+// Stable DOM for tests and styling: root .nnw-asker; answers
+// label.nnw-asker-answer (input.nnw-asker-radio inside); button.nnw-asker-submit;
+// .nnw-asker-count; .nnw-asker-chart (rows .nnw-asker-row, bars .nnw-asker-bar);
+// .nnw-asker-status; the correct answer gets .nnw-asker-correct once revealed.
+//
+// With a quiz server (mode "server" or "jupyter") the browser polls and submits
+// itself (fetch), so the widget stays live while the kernel runs other cells.
+// In "local" mode (embedded SQLite store) the kernel stores the answer.
+// Every text goes into the page with textContent: question texts never run.
+
+const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const POLL_MS = 1000;
+const MAX_BACKOFF_MS = 10000;
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  return e;
+}
+
+function jupyterBase() {
+  const node = document.getElementById("jupyter-config-data");
+  let base = "/";
+  if (node) {
+    try {
+      base = JSON.parse(node.textContent).baseUrl || "/";
+    } catch (e) {
+      base = "/";
+    }
+  }
+  return base.endsWith("/") ? base : base + "/";
+}
+
+function xsrfToken() {
+  const m = document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+function apiBase(model) {
+  const mode = model.get("mode");
+  if (mode === "server") return model.get("server");
+  if (mode === "jupyter") return jupyterBase();
+  return null;
+}
+
+async function call(model, method, path, body, token) {
+  const mode = model.get("mode");
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers["X-Quiz-Token"] = token;
+  const init = { method, headers, cache: "no-store" };
+  if (mode === "jupyter") {
+    init.credentials = "same-origin";
+    const x = xsrfToken();
+    if (x) headers["X-XSRFToken"] = x;
+  } else {
+    init.credentials = "omit"; // tokens travel in a header, never in cookies
+  }
+  if (body !== undefined) init.body = JSON.stringify(body);
+  const resp = await fetch(apiBase(model) + path, init);
+  let data = null;
+  try {
+    data = await resp.json();
+  } catch (e) {
+    data = null;
+  }
+  return { status: resp.status, ok: resp.ok, data };
+}
+
+function render({ model, el: host }) {
+  const uid = "nnw-asker-" + Math.random().toString(36).slice(2, 10);
+  const root = el("div", "nnw-asker");
+  root.dataset.question = model.get("qid");
+  const title = el("div", "nnw-asker-question");
+  const form = el("form", "nnw-asker-answers");
+  form.addEventListener("submit", (ev) => ev.preventDefault());
+  const footer = el("div", "nnw-asker-footer");
+  const submit = el("button", "nnw-asker-submit", "Submit");
+  submit.type = "button";
+  const count = el("span", "nnw-asker-count");
+  const badge = el("span", "nnw-asker-badge");
+  const revealBtn = el("button", "nnw-asker-reveal", "Show answer");
+  revealBtn.type = "button";
+  const status = el("div", "nnw-asker-status");
+  status.setAttribute("role", "status");
+  const chart = el("div", "nnw-asker-chart");
+  chart.setAttribute("aria-label", "class answers");
+  footer.append(submit, count, badge, revealBtn);
+  root.append(title, form, footer, status, chart);
+  host.appendChild(root);
+
+  // state shown in server modes (the model holds it in local mode)
+  const live = {
+    counts: model.get("counts"),
+    total: model.get("total"),
+    locked: model.get("locked"),
+    revealed: model.get("revealed"),
+    correct: model.get("correct"),
+    selected: model.get("selected"),
+    message: model.get("status"),
+    conflict: false,
+    canAnswer: true,
+  };
+  const serverMode = model.get("mode") !== "local";
+  let pending = null; // radio choice not yet submitted
+  let stopped = false;
+  let timer = null;
+  let delay = POLL_MS;
+  let askedMine = false;
+
+  function buildAnswers() {
+    form.replaceChildren();
+    const extra = model.get("extra");
+    model.get("answers").forEach((text, i) => {
+      const label = el("label", "nnw-asker-answer");
+      label.dataset.index = String(i);
+      const radio = el("input", "nnw-asker-radio");
+      radio.type = "radio";
+      radio.name = uid;
+      radio.value = String(i);
+      radio.addEventListener("change", () => {
+        pending = i;
+        update();
+      });
+      const body = el("span", "nnw-asker-answer-body");
+      body.append(el("span", "nnw-asker-letter", LETTERS[i] + "."), el("span", "nnw-asker-text", text));
+      if (extra && extra[i]) body.append(el("span", "nnw-asker-extra", extra[i]));
+      label.append(radio, body);
+      form.appendChild(label);
+    });
+  }
+
+  function buildChart() {
+    chart.replaceChildren();
+    model.get("answers").forEach((text, i) => {
+      const row = el("div", "nnw-asker-row");
+      row.dataset.index = String(i);
+      const lab = el("span", "nnw-asker-row-label", LETTERS[i]);
+      lab.title = text;
+      const track = el("div", "nnw-asker-track");
+      const bar = el("div", "nnw-asker-bar");
+      track.appendChild(bar);
+      row.append(lab, track, el("span", "nnw-asker-row-count", "0"));
+      chart.appendChild(row);
+    });
+  }
+
+  function state() {
+    if (serverMode) return live;
+    return {
+      counts: model.get("counts"),
+      total: model.get("total"),
+      locked: model.get("locked"),
+      revealed: model.get("revealed"),
+      correct: model.get("correct"),
+      selected: model.get("selected"),
+      message: model.get("status"),
+      conflict: false,
+      canAnswer: true,
+    };
+  }
+
+  function update() {
+    const s = state();
+    title.textContent = model.get("question");
+    const n = s.total || 0;
+    count.textContent = n === 1 ? "1 answer" : n + " answers";
+    badge.textContent = s.locked ? "locked" : "";
+    const correctShown = s.revealed && s.correct !== null && s.correct !== undefined;
+    form.querySelectorAll(".nnw-asker-answer").forEach((label) => {
+      const i = Number(label.dataset.index);
+      const radio = label.querySelector("input");
+      radio.disabled = s.locked || !s.canAnswer;
+      if (pending === null && s.selected !== null && s.selected !== undefined) {
+        radio.checked = i === s.selected;
+      }
+      label.classList.toggle("nnw-asker-selected", s.selected === i);
+      label.classList.toggle("nnw-asker-correct", correctShown && s.correct === i);
+    });
+    const choice = pending !== null ? pending : null;
+    submit.disabled = s.locked || !s.canAnswer || choice === null || choice === s.selected;
+    submit.textContent = s.selected !== null && s.selected !== undefined ? "Change answer" : "Submit";
+    revealBtn.hidden = serverMode || s.revealed || s.correct === null || s.correct === undefined ||
+      s.selected === null || s.selected === undefined;
+    let msg = s.message || "";
+    if (!msg && s.selected !== null && s.selected !== undefined) {
+      msg = "Your answer: " + LETTERS[s.selected] + (s.locked ? " (locked)" : "");
+    }
+    status.textContent = msg;
+    status.classList.toggle("nnw-asker-error", !!s.message);
+    const answered = s.selected !== null && s.selected !== undefined;
+    chart.hidden = !(answered || s.revealed);
+    const counts = s.counts || [];
+    const max = Math.max(1, ...counts);
+    chart.querySelectorAll(".nnw-asker-row").forEach((row) => {
+      const i = Number(row.dataset.index);
+      const c = counts[i] || 0;
+      row.querySelector(".nnw-asker-bar").style.width = (100 * c) / max + "%";
+      row.querySelector(".nnw-asker-row-count").textContent = String(c);
+      row.classList.toggle("nnw-asker-correct", correctShown && s.correct === i);
+      row.classList.toggle("nnw-asker-mine", s.selected === i);
+    });
+  }
+
+  // ---- server modes ---------------------------------------------------------
+  function setMessage(text) {
+    live.message = text;
+    update();
+  }
+
+  function pushToModel() {
+    // keep the kernel's view of the widget in step (only on change)
+    let changed = false;
+    for (const key of ["counts", "total", "locked", "revealed", "selected"]) {
+      const v = live[key];
+      if (JSON.stringify(model.get(key)) !== JSON.stringify(v)) {
+        model.set(key, v);
+        changed = true;
+      }
+    }
+    if (changed) model.save_changes();
+  }
+
+  async function ensureToken() {
+    let token = model.get("token");
+    if (token) return token;
+    const r = await call(model, "POST", "api/quiz/students", { student: model.get("student") });
+    if (r.ok && r.data && r.data.token) {
+      model.set("token", r.data.token);
+      model.save_changes();
+      return r.data.token;
+    }
+    live.canAnswer = false;
+    setMessage((r.data && r.data.error) || "the quiz server did not issue a token (HTTP " + r.status + ")");
+    return null;
+  }
+
+  async function register(token) {
+    const body = {
+      question: model.get("question"),
+      answers: model.get("answers"),
+      extra: model.get("extra"),
+      correct: model.get("correct"),
+    };
+    const r = await call(model, "PUT", "api/quiz/" + encodeURIComponent(model.get("qid")), body, token);
+    if (r.status === 409) {
+      live.conflict = true;
+    } else if (!r.ok && r.status !== 403) {
+      setMessage((r.data && r.data.error) || "could not register the question (HTTP " + r.status + ")");
+    }
+  }
+
+  function applyServerState(d) {
+    if (!d) return;
+    const sameShape = Array.isArray(d.answers) && d.answers.length === model.get("answers").length;
+    if (!sameShape) {
+      live.canAnswer = false;
+      live.message = "The quiz server has another version of this question (" +
+        (d.answers ? d.answers.length : "?") + " answers); ask the instructor.";
+      return;
+    }
+    live.counts = d.counts;
+    live.total = d.total;
+    live.locked = !!d.locked;
+    live.revealed = !!d.revealed;
+    if (d.correct !== null && d.correct !== undefined) live.correct = d.correct;
+    if (d.mine !== undefined && d.mine !== null) live.selected = d.mine;
+    if (live.message && live.message.startsWith("quiz server unreachable")) live.message = "";
+  }
+
+  async function poll() {
+    if (stopped) return;
+    if (document.hidden) {
+      schedule(POLL_MS);
+      return;
+    }
+    try {
+      const token = model.get("token");
+      const q = askedMine || !token ? "" : "?mine=1";
+      const r = await call(model, "GET", "api/quiz/" + encodeURIComponent(model.get("qid")) + q, undefined, token);
+      if (r.ok) {
+        askedMine = askedMine || q !== "";
+        applyServerState(r.data);
+        delay = POLL_MS;
+        pushToModel();
+      } else if (r.status === 404 && token) {
+        await register(token); // e.g. the instructor deleted it: register again
+      } else {
+        live.message = (r.data && r.data.error) || "HTTP " + r.status;
+      }
+    } catch (e) {
+      live.message = "quiz server unreachable; retrying";
+      delay = Math.min(delay * 2, MAX_BACKOFF_MS);
+    }
+    update();
+    schedule(delay);
+  }
+
+  function schedule(ms) {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(poll, ms);
+  }
+
+  async function submitServer(choice) {
+    submit.disabled = true;
+    try {
+      const token = await ensureToken();
+      if (!token) return;
+      const r = await call(model, "POST", "api/quiz/" + encodeURIComponent(model.get("qid")) + "/answer",
+        { student: model.get("student"), answer: choice, token }, token);
+      if (r.ok) {
+        live.selected = choice;
+        live.message = "";
+        pending = null;
+        askedMine = true;
+      } else if (r.status === 404) {
+        await register(token);
+        live.message = "The question was not registered yet; press Submit again.";
+      } else {
+        live.message = (r.data && r.data.error) || "HTTP " + r.status;
+      }
+    } catch (e) {
+      live.message = "quiz server unreachable; your answer was not recorded";
+    }
+    update();
+    schedule(0);
+  }
+
+  async function startServer() {
+    try {
+      const token = await ensureToken();
+      if (token) await register(token);
+    } catch (e) {
+      live.message = "quiz server unreachable; retrying";
+    }
+    update();
+    schedule(0);
+  }
+
+  // ---- wiring -------------------------------------------------------------------
+  submit.addEventListener("click", () => {
+    if (pending === null) return;
+    const choice = pending;
+    if (serverMode) {
+      submitServer(choice);
+    } else {
+      pending = null;
+      model.send({ type: "submit", answer: choice });
+    }
+  });
+  revealBtn.addEventListener("click", () => model.send({ type: "reveal" }));
+
+  const onChange = () => update();
+  const keys = ["counts", "total", "locked", "revealed", "selected", "status", "question", "correct"];
+  keys.forEach((k) => model.on("change:" + k, onChange));
+  const rebuild = () => {
+    buildAnswers();
+    buildChart();
+    update();
+  };
+  model.on("change:answers", rebuild);
+  model.on("change:extra", rebuild);
+
+  rebuild();
+  if (serverMode) startServer();
+
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    keys.forEach((k) => model.off("change:" + k, onChange));
+    model.off("change:answers", rebuild);
+    model.off("change:extra", rebuild);
+  };
+}
+
+export default { render };
