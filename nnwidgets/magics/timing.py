@@ -120,13 +120,14 @@ _OPTION_FOR = {
 
 def _option_name(message: str) -> str:
     """Rewrites the core's ``sizes='x' must ...`` as ``--sizes 'x' must ...``."""
-    for key, option in _OPTION_FOR.items():
-        if message.startswith(key):
-            rest = message[len(key):]
-            message = f"{option} {rest}" if key.endswith("=") else f"{option}: {message}"
-            break
-    for key, option in _OPTION_FOR.items():
-        if key.endswith("="):
-            message = message.replace(key, option + " ").replace(key[:-1], option)
-    return message.replace(", or None for", ", or leave it out for").replace(
-        "or None to keep", "or leave it out to keep").replace("or None for", "or leave it out for")
+    import re
+
+    def sub(match):
+        option = _OPTION_FOR.get(match.group(1) + "=")
+        return f"{option} " if option else match.group(0)
+
+    if message.startswith("device "):
+        message = "--devices: " + message
+    message = re.sub(r"(?<![-\w])(\w+)=", sub, message)
+    message = re.sub(r"(?<![-\w])(min_run_time|max_run_time)\b", lambda m: _OPTION_FOR[m.group(1) + "="], message)
+    return message.replace("or None for", "or leave it out for").replace("or None to keep", "or leave it out to keep")

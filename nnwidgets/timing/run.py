@@ -226,8 +226,8 @@ class CellCode:
         # tracebacks show the cell's lines
         linecache.cache[self.filename] = (len(source), None, [ln + "\n" for ln in lines], self.filename)
         self.setup_code = compile(setup_src, self.filename, "exec") if setup_src.strip() else None
-        tree = ast.parse(timed_src, self.filename)
-        ast.increment_lineno(tree, offset)
+        # blank lines in front keep the cell's line numbers (SyntaxErrors included)
+        tree = ast.parse("\n" * offset + timed_src, self.filename)
         self.has_expression = bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
         if self.has_expression:
             last = tree.body[-1]
