@@ -20,6 +20,13 @@ class _Parser:
             raise UsageError(f"see {func.__name__}? for the options") from None
 
 
+def _unquote(value):
+    """IPython keeps the quotes of a quoted option (--label 'NN 1x100')."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
 @magics_class
 class TrainingMagics(Magics):
     """Training magics of nnwidgets (``%load_ext nnwidgets``)."""
@@ -74,7 +81,7 @@ class TrainingMagics(Magics):
         from nnwidgets.widgets.training_cell import TrainingCellError, run_training_cell
 
         args = _Parser.parse(self.nntrain, line)
-        options = vars(args)
+        options = {k: _unquote(v) for k, v in vars(args).items()}
         quiet = options.pop("quiet")
         try:
             result = run_training_cell(cell or "", self.shell.user_ns, shell=self.shell, **options)

@@ -289,6 +289,12 @@ def train_module(
         return t
 
     yd, yvd = shape_y(yd), shape_y(yvd)
+    if task != "classification" and probe.ndim == 2 and yd.ndim == 2 and probe.shape[1] != yd.shape[1]:
+        raise ValueError(
+            f"loss={loss_name!r} compares the module's {probe.shape[1]} outputs per sample with "
+            f"{yd.shape[1]} target value(s) per sample; for class labels use loss='cross_entropy', "
+            "for regression end the module with as many outputs as targets"
+        )
     if task == "classification" and probe.ndim == 2:
         n_out = probe.shape[1]
         top = int(yd.max()) + 1 if len(yd) else 0

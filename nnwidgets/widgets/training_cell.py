@@ -80,9 +80,9 @@ def _pair(option: str, value: str | None, namespace: dict):
 
 
 def infer_task(y) -> str:
-    """``"classification"`` for labels (strings, booleans, or few integral
-    values such as 0/1 choices), ``"regression"`` otherwise (diabetes scores,
-    orientations)."""
+    """``"classification"`` for labels (strings, booleans, or integral values
+    that repeat: 0/1 choices, 26 fMRI categories), ``"regression"`` otherwise
+    (diabetes scores, orientations: nearly every value distinct)."""
     arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
     if arr.dtype == object or arr.dtype.kind in "USbO":
         return "classification"
@@ -92,7 +92,7 @@ def infer_task(y) -> str:
     if not np.all(np.isfinite(flat)) or not np.all(flat == np.round(flat)):
         return "regression"
     n_unique = len(np.unique(flat))
-    return "classification" if n_unique <= max(2, min(20, len(flat) // 5)) else "regression"
+    return "classification" if n_unique <= max(2, min(100, len(flat) // 5)) else "regression"
 
 
 def parse_grid(text: str) -> dict:
@@ -121,19 +121,28 @@ def parse_grid(text: str) -> dict:
 
 def _run_body(cell: str, namespace: dict, shell=None):
     """Executes the cell body in the notebook namespace; returns the value of
-    its last expression (None if it ends with a statement)."""
+    its last expression, or of the variable its last line assigns
+    (``net = MLPRegressor(...)``), else None."""
     if not cell.strip():
         return None
     if shell is not None:
         cell = shell.transform_cell(cell)
     tree = ast.parse(cell, filename="<%%nntrain cell>")
     last = None
+    assigned = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = ast.Expression(tree.body.pop().value)
+    elif tree.body and isinstance(tree.body[-1], (ast.Assign, ast.AnnAssign)):
+        stmt = tree.body[-1]
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        if len(targets) == 1 and isinstance(targets[0], ast.Name):
+            assigned = targets[0].id
     code = compile(tree, "<%%nntrain cell>", "exec")
     exec(code, namespace)
     if last is not None:
         return eval(compile(last, "<%%nntrain cell>", "eval"), namespace)
+    if assigned is not None:
+        return namespace.get(assigned)
     return None
 
 

@@ -1,0 +1,198 @@
+"""%%nntrain and %nnruns through a real IPython shell (no kernel)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+from IPython.core.error import UsageError  # noqa: E402
+from IPython.testing.globalipapp import get_ipython  # noqa: E402
+
+from nnwidgets.magics.training import TrainingMagics  # noqa: E402
+from nnwidgets.trainer.registry import RUNS  # noqa: E402
+from nnwidgets.trainer.results import TrainResult  # noqa: E402
+
+DECODER = '''
+class DecodingReLuNN(nn.Module):
+    def __init__(self, n_inputs, n_hidden):
+        super().__init__()
+        self.in_layer = nn.Linear(n_inputs, n_hidden)
+        self.dropout = nn.Dropout(0.25)
+        self.out_layer = nn.Linear(n_hidden, 26)
+
+    def forward(self, V_P):
+        V_P = torch.relu(self.in_layer(V_P))
+        V_P = self.dropout(V_P)
+        return self.out_layer(V_P)
+
+DecodingReLuNN(X_train.shape[1], 64)
+'''
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = get_ipython()
+    shell.register_magics(TrainingMagics)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 6)).astype(np.float32)
+    shell.user_ns.update(
+        np=np, X=X, y=X @ np.arange(1.0, 7.0) * 10 + 150, Xc=X, yc=(X[:, 0] > 0).astype(float),
+    )
+    shell.run_cell("import torch\nfrom torch import nn\nfrom nnwidgets.datasets import simulate_fmri_categories\n"
+                   "from sklearn.model_selection import train_test_split\n"
+                   "Xf, yf, _ = simulate_fmri_categories(n_voxels=60)\n"
+                   "X_train, X_test, y_train, y_test = train_test_split(Xf, yf, test_size=0.2, random_state=42)")
+    return shell
+
+
+@pytest.fixture(autouse=True)
+def fresh_runs(monkeypatch):
+    monkeypatch.setenv("NNWIDGETS_PROGRESS", "none")
+    RUNS.clear()
+    yield
+    RUNS.clear()
+
+
+def nntrain(ip, line, cell=""):
+    if not cell:  # IPython refuses an empty cell body: the line form %nntrain is for that
+        return ip.run_line_magic("nntrain", line)
+    return ip.run_cell_magic("nntrain", line, cell)
+
+
+def test_the_decoding_lecture_loop_is_one_cell(ip):
+    res = nntrain(ip, "--data X_train,y_train --test X_test,y_test --epochs 60 --optimizer sgd --lr 0.1 "
+                      "--weight-decay 1e-4 --loss cross_entropy --seed 1 --out res", DECODER)
+    assert isinstance(res, TrainResult) and ip.user_ns["res"] is res
+    assert "DecodingReLuNN" in ip.user_ns  # the body ran in the notebook's namespace
+    assert res.label == "DecodingReLuNN" and res.epochs == 60 and res.stop_reason == "max_iter"
+    assert res.params["lr"] == 0.1 and res.params["weight_decay"] == 1e-4 and res.params["loss"] == "cross_entropy"
+    assert res.loss_curve[-1] < res.loss_curve[0]
+    assert 0 <= res.metrics["test_accuracy"] <= 1
+    assert res.timings["per_epoch_s"] > 0 and res.timings["samples_per_s"] > 0  # reported for its device
+    assert "ms/epoch" in repr(res) and "samples/s" in repr(res) and "on cpu" in repr(res)
+    assert len(RUNS) == 1 and RUNS[1] is res
+    # --seed seeds before the body builds the network: the same cell gives the same curve
+    again = nntrain(ip, "--data X_train,y_train --epochs 5 --lr 0.1 --seed 1", DECODER)
+    first5 = nntrain(ip, "--data X_train,y_train --epochs 5 --lr 0.1 --seed 1", DECODER)
+    assert again.loss_curve == first5.loss_curve
+
+
+def test_the_sklearn_lecture_cells(ip):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning of the short runs
+        ours = nntrain(ip, "--data X,y --test X,y",
+                       "from nnwidgets import MLPRegressor\n"
+                       "MLPRegressor(hidden_layer_sizes=[16], random_state=1, max_iter=30)")
+        theirs = nntrain(ip, "--data X,y --test X,y --label sklearn",
+                         "from sklearn.neural_network import MLPRegressor as SkMLP\n"
+                         "net_1x16 = SkMLP(hidden_layer_sizes=[16], random_state=1, max_iter=30)")
+    assert ours.label == "MLPRegressor [16]" and ours.epochs == 30 and "test_mse" in ours.metrics
+    assert ours.timings["samples_per_s"] > 0
+    # scikit-learn's own estimator: fitted as in the lecture, its loss_curve_ recorded
+    assert theirs.model is ip.user_ns["net_1x16"]  # the last line assigned it: that is the model
+    assert theirs.loss_curve == pytest.approx(list(theirs.model.loss_curve_))
+    assert [r.label for r in RUNS] == ["MLPRegressor [16]", "sklearn"]
+
+
+def test_model_by_name_and_line_options_on_an_estimator(ip):
+    ip.run_cell("from nnwidgets import MLPClassifier\nclf = MLPClassifier(hidden_layer_sizes=[8])")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = nntrain(ip, "--model clf --data Xc,yc --epochs 7 --lr 0.05 --optimizer SGD --momentum 0.5 --seed 3",
+                      "clf.set_params(alpha=0.0)")
+    clf = ip.user_ns["clf"]
+    assert res.model is clf and res.epochs == 7
+    assert (clf.max_iter, clf.learning_rate_init, clf.solver, clf.momentum, clf.random_state) == (7, 0.05, "sgd", 0.5, 3)
+    assert clf.alpha == 0.0 and res.task == "classification"
+
+
+def test_hidden_spec_on_one_line(ip):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = ip.run_line_magic("nntrain", "--hidden 8,4 --data Xc,yc --test Xc,yc --epochs 5 --seed 0 --out r2")
+        reg = ip.run_line_magic("nntrain", "--hidden 8 --data X,y --epochs 3 --seed 0 -q")
+    assert res.label == "MLPClassifier [8, 4]"  # 0./1. choices: classification, as in the lecture
+    assert "test_accuracy" in res.metrics and ip.user_ns["r2"] is res
+    assert reg is None and RUNS[2].label == "MLPRegressor [8]"  # -q: recorded, not displayed
+
+
+def test_grid_sweep_records_every_model(ip):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sweep = nntrain(ip, "--data X,y --test X,y --grid 'lr=0.1,0.001' --epochs 4",
+                        "from nnwidgets import MLPRegressor\nMLPRegressor(hidden_layer_sizes=[8], random_state=0)")
+    assert len(sweep) == 2
+    assert [r.label for r in RUNS] == list(sweep.labels)
+    assert all("test_mse" in r.metrics and r.epochs == 4 for r in RUNS)
+    assert "0.1" in RUNS[1].label and "0.001" in RUNS[2].label
+
+
+def test_text_progress_when_asked(ip, capsys):
+    nntrain(ip, "--data X,y --epochs 3 --loss mse --progress text", "nn.Linear(6, 1)")
+    out = capsys.readouterr().out
+    assert "Training Linear on cpu for 3 epochs" in out and "done: epoch 3/3" in out
+
+
+@pytest.mark.parametrize(
+    "line, cell, message",
+    [
+        ("--epochs 3", "nn.Linear(6, 1)", "--data: is required"),
+        ("--data X", "nn.Linear(6, 1)", "--data: expects 2 variable names"),
+        ("--data X,nope", "nn.Linear(6, 1)", "--data: no variable named 'nope'"),
+        ("--data X,yc --val X", "nn.Linear(6, 1)", "--val: expects 2 variable names"),
+        ("--data X,y --epochs 0", "nn.Linear(6, 1)", "--epochs: 0 must be a positive integer"),
+        ("--data X,y --epochs many", "nn.Linear(6, 1)", "argument --epochs/-e: invalid int value: 'many'"),
+        ("--data X,y --optimizer lion", "nn.Linear(6, 1)", "--optimizer: 'lion' must be sgd or adam"),
+        ("--data X,y --loss hinge", "nn.Linear(6, 1)", "--loss: loss='hinge' is not known"),
+        ("--data X,y --nesterov", "nn.Linear(6, 1)", "--nesterov: nesterov=True needs momentum > 0"),
+        ("--data X,y --colour red", "nn.Linear(6, 1)", "unrecognized arguments: --colour red"),
+        ("--data X,y", "import math", "--model: no model"),
+        ("--data X,y", "x = 1", "--model: int is neither a torch.nn.Module nor an estimator"),
+        ("--data X,y --model missing", "", "--model: no variable named 'missing'"),
+        ("--data X,y --hidden 8,a", "", "--hidden: '8,a' must be layer sizes"),
+        ("--data X,y --hidden 8", "nn.Linear(6, 1)", "--hidden: builds the model itself"),
+        ("--data X,y --weight-decay 0.1", "from nnwidgets import MLPRegressor\nMLPRegressor()", "--weight-decay: applies to nn.Module"),
+        ("--data X,y --val X,y", "from nnwidgets import MLPRegressor\nMLPRegressor()", "--val: applies to nn.Module"),
+        ("--data X,y --momentum 0.9", "from sklearn.linear_model import LinearRegression\nLinearRegression()", "--momentum: LinearRegression has no parameter 'momentum'"),
+        ("--data X,y --grid lr", "from nnwidgets import MLPRegressor\nMLPRegressor()", "--grid: 'lr' is not name=value1,value2"),
+        ("--data X,y --grid lr=0.1", "nn.Linear(6, 1)", "--grid: sweeps estimators"),
+        ("--data X,y --progress fancy", "nn.Linear(6, 1)", "--progress: mode='fancy'"),
+        ("--data X,y --out 2x", "nn.Linear(6, 1)", "--out: '2x' is not a valid variable name"),
+    ],
+)
+def test_misuse_is_a_one_line_usage_error_naming_the_option(ip, line, cell, message):
+    with pytest.raises(UsageError) as info:
+        nntrain(ip, line, cell)
+    text = str(info.value)
+    assert message in text and "\n" not in text
+    assert len(RUNS) == 0
+
+
+def test_help_lists_every_option(ip):
+    doc = ip.find_line_magic("nntrain").__doc__
+    for option in ("--data", "--val", "--test", "--hidden", "--epochs", "--optimizer", "--lr", "--momentum",
+                   "--nesterov", "--weight-decay", "--loss", "--batch-size", "--device", "--seed", "--out",
+                   "--grid", "--model"):
+        assert option in doc, option
+    assert "%%nntrain --data X_train,y_train" in doc  # examples
+    assert ip.find_cell_magic("nntrain") is not None
+
+
+def test_nnruns_table_and_charts(ip):
+    nntrain(ip, "--data X,y --test X,y --epochs 5 --loss mse --label linear", "nn.Linear(6, 1)")
+    nntrain(ip, "--data Xc,yc --test Xc,yc --epochs 5 --label logistic",
+            "nn.Linear(6, 2)")  # 0./1. labels: classification with cross entropy
+    comparison = ip.run_line_magic("nnruns", "")
+    table = comparison.table
+    assert list(table.index) == [1, 2] and list(table["label"]) == ["linear", "logistic"]
+    assert table.loc[1, "test_mse"] > 0 and 0 <= table.loc[2, "test_accuracy"] <= 1
+    assert comparison.png()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "2 run(s)" in repr(comparison)
+    assert ip.run_line_magic("nnruns", "2").table.index.tolist() == [2]
+    assert ip.run_line_magic("nnruns", "--last 1").table.index.tolist() == [2]
+    with pytest.raises(UsageError, match="no run 9; recorded runs: 1, 2"):
+        ip.run_line_magic("nnruns", "9")
+    ip.run_line_magic("nnruns", "--clear")
+    assert len(RUNS) == 0
+    assert "No training runs recorded yet" in repr(ip.run_line_magic("nnruns", ""))
