@@ -774,10 +774,30 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return self._score_with_function(X, y, sample_weight=sample_weight, score_function=r2_score)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
-            dtype=(np.float64, np.float32), reset=reset,
-        )
+        try:
+            X, y = validate_data(
+                self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
+                dtype=(np.float64, np.float32), reset=reset,
+            )
+        except ValueError as exc:
+            y_arr = np.asarray(y) if not hasattr(y, "dtype") else y
+            kind = getattr(getattr(y_arr, "dtype", None), "kind", "")
+            if kind in ("U", "S", "O") and "convert" in str(exc):
+                sample = list(dict.fromkeys(np.asarray(y_arr).ravel().tolist()))[:3]
+                raise ValueError(
+                    f"MLPRegressor needs numeric targets y, got labels such as {sample}. "
+                    "For class labels use MLPClassifier; otherwise convert y to numbers."
+                ) from exc
+            raise
+        if y.dtype.kind not in "biuf":
+            try:
+                y = y.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                sample = list(dict.fromkeys(np.asarray(y).ravel().tolist()))[:3]
+                raise ValueError(
+                    f"MLPRegressor needs numeric targets y, got labels such as {sample}. "
+                    "For class labels use MLPClassifier; otherwise convert y to numbers."
+                ) from exc
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):

@@ -514,6 +514,10 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
             arr = np.ascontiguousarray(blocks[0], dtype=np_dtype)
         else:
             arr = np.concatenate([np.asarray(b, dtype=np_dtype) for b in blocks], axis=0)
+        if not arr.flags.writeable:  # read-only memmap: torch only reads it, but warns
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return torch.from_numpy(arr).to(device)
         return torch.from_numpy(arr).to(device)
 
     Xd = upload(blocks_X)
