@@ -19,7 +19,8 @@ import pathlib
 import secrets
 import tempfile
 
-_memory: dict = {}
+# path -> data, for config directories that cannot be written
+_memory: dict[str, dict] = {}
 
 
 def config_dir() -> pathlib.Path:
@@ -36,19 +37,19 @@ def _path() -> pathlib.Path:
 
 
 def _load() -> dict:
+    path = _path()
     try:
-        data = json.loads(_path().read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(data, dict):
             return data
     except (OSError, ValueError):
         pass
-    return dict(_memory)
+    return dict(_memory.get(str(path), {}))
 
 
 def _save(data: dict) -> None:
-    _memory.clear()
-    _memory.update(data)
     path = _path()
+    _memory[str(path)] = dict(data)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".quiz-", suffix=".json")
