@@ -10,8 +10,11 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 
-def _float_or_none(text):
-    return None if text is None else float(text)
+def _unquote(text):
+    """IPython's argument splitter keeps quotes: ``--label 'a b'`` gives ``"'a b'"``."""
+    if isinstance(text, str) and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
 
 
 @magics_class
@@ -78,6 +81,8 @@ class TimingMagics(Magics):
             args = parse_argstring(self.gputime, line)
         except UsageError as exc:
             raise UsageError(f"%%gputime: {exc}") from None
+        for name in ("label", "sizes", "devices", "dtype", "panel"):
+            setattr(args, name, _unquote(getattr(args, name)))
         if not cell.strip():
             raise UsageError("%%gputime: the cell is empty; write the code to time below the magic line.")
         from nnwidgets.widgets.gputime import gputime

@@ -1,0 +1,94 @@
+"""%%gputime through a real IPython shell."""
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.testing.globalipapp import get_ipython
+
+from nnwidgets.magics.timing import TimingMagics
+from nnwidgets.widgets.gputime import GPUTimePanel, get_panel
+
+FAST = "--repeat 2 --number 1 --warmup 0"
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = get_ipython()
+    shell.register_magics(TimingMagics)
+    return shell
+
+
+def run(ip, line, cell):
+    result = ip.run_cell(f"%%gputime {line}\n{cell}")
+    return result
+
+
+def test_device_and_n_are_injected_and_the_panel_is_returned(ip):
+    ip.user_ns["seen"] = []
+    res = run(ip, f"--label inj --sizes 10,20 --devices cpu --panel magic-inj --reset {FAST}",
+              "seen.append((type(device).__name__, str(device), n))\nlocal_var = 1\nn * 2")
+    assert res.success, res.error_in_exec
+    panel = res.result
+    assert isinstance(panel, GPUTimePanel) and panel.name == "magic-inj"
+    assert set(ip.user_ns["seen"]) == {("device", "cpu", 10), ("device", "cpu", 20)}
+    assert "local_var" not in ip.user_ns  # the cell runs in a copy of the namespace
+    run_ = panel.runs[0]
+    assert run_.row("cpu", 20).output.arrays[""] == 40
+
+
+def test_cells_accumulate_in_one_panel(ip):
+    ip.user_ns["np"] = pytest.importorskip("numpy")
+    a = run(ip, f"--label 'numba kernel' --devices cpu --panel lecture --reset {FAST}", "x = np.ones(8)\nx + 1")
+    b = run(ip, f"-l 'NumPy x += y' -d cpu -p lecture {FAST}",
+            "x = np.ones(8); y = np.ones(8)\n# --- timed ---\nx += y\nout = x")
+    assert a.success and b.success
+    assert b.result is a.result is get_panel("lecture")
+    assert get_panel("lecture").labels == ["numba kernel", "NumPy x += y"]
+    assert "numba kernel" in repr(b.result) and "NumPy x += y" in repr(b.result)
+
+
+def test_setup_and_ipython_syntax_in_the_cell(ip):
+    res = run(ip, f"--label magic --devices cpu --panel syntax --reset {FAST}",
+              "y = %time 21 * 2\n# --- timed ---\ny")
+    assert res.success, res.error_in_exec
+    assert res.result.runs[0].row("cpu").output.arrays[""] == 42
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("--sizes ten", "--sizes 'ten' must be whole numbers"),
+        ("--devices tpu", "--devices: device 'tpu' is not known"),
+        ("--repeat 0", "--repeat 0 must be a whole number >= 1"),
+        ("--repeat two", "argument --repeat/-r: invalid int value: 'two'"),
+        ("--dtype int8", "--dtype 'int8' is not supported"),
+        ("--min-time 1 --max-time 0.5", "--max-time 0.5 is smaller than --min-time"),
+        ("--clock wall", "argument --clock: invalid choice: 'wall'"),
+        ("--nope 3", "unrecognized arguments: --nope 3"),
+        ("--panel ''", "--panel '' must be a non-empty name"),
+    ],
+)
+def test_misuse_is_a_one_line_usage_error_naming_the_option(ip, line, message):
+    with pytest.raises(UsageError) as info:
+        ip.run_cell_magic("gputime", line, "1 + 1")
+    text = str(info.value)
+    assert text.startswith("%%gputime: ") and message in text, text
+    assert "\n" not in text
+
+
+def test_empty_cell_and_errors_in_the_cell(ip):
+    with pytest.raises(UsageError, match="the cell is empty"):
+        ip.run_cell_magic("gputime", "", "\n")
+    res = run(ip, f"--devices cpu {FAST}", "1 / 0")
+    assert isinstance(res.error_in_exec, ZeroDivisionError)
+    assert any("while timing" in n for n in res.error_in_exec.__notes__)
+
+
+def test_help_describes_the_options(ip):
+    doc = ip.find_cell_magic("gputime").__doc__
+    for text in ("--label", "--sizes", "--devices", "--repeat", "--panel", "# --- timed ---", "%timeit"):
+        assert text in doc
+    # what `%gputime?` shows
+    from IPython.core.oinspect import Inspector  # noqa: F401
+
+    info = ip._object_find("%%gputime")
+    assert info.found and "--sizes SIZES" in info.obj.__doc__

@@ -1,0 +1,55 @@
+"""%%gputime in a real kernel: a notebook executed through nbclient."""
+
+import json
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+pytestmark = pytest.mark.slow
+
+CELLS = [
+    "%load_ext nnwidgets\nimport numpy as np",
+    "%%gputime --label 'NumPy x += y' --sizes 1000,100000 --max-time 0.2\n"
+    "x = np.random.random(n); y = np.random.random(n)\n# --- timed ---\nx += y\nout = x",
+    "%%gputime --label 'torch add' --sizes 1000,100000 --max-time 0.2\n"
+    "import torch\nx = torch.from_numpy(np.random.random(n)).to(device)\n"
+    "y = torch.from_numpy(np.random.random(n)).to(device)\n# --- timed ---\nx.add_(y)",
+    "from nnwidgets.widgets.gputime import get_panel\nprint(get_panel().labels)",
+]
+
+
+def _html(output):
+    return output.get("data", {}).get("text/html", "")
+
+
+def test_gputime_cells_in_a_kernel(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    path = tmp_path / "timing.ipynb"
+    nbformat.write(nb, path)
+    saved = nbformat.read(path, as_version=4)
+
+    for cell in saved.cells:
+        stderr = [o for o in cell.outputs if o.get("name") == "stderr" or o["output_type"] == "error"]
+        assert not stderr, f"stderr/error output in {cell.source[:40]!r}: {stderr}"
+
+    first, second = saved.cells[1].outputs, saved.cells[2].outputs
+    # one panel display per cell, saved as HTML + text (static-friendly)
+    assert len(first) == 1 and len(second) == 1, (first, second)
+    for outs in (first, second):
+        assert outs[0]["output_type"] == "display_data"
+        assert "text/plain" in outs[0]["data"]
+        html = _html(outs[0])
+        assert html.startswith('<div class="nnw-gputime"') and "measuring" not in html
+    # the second cell's run was added to the first cell's panel too (display updated)
+    assert 'data-label="torch add"' in _html(first[0]) and 'data-label="NumPy x += y"' in _html(first[0])
+    assert _html(first[0]) == _html(second[0])
+    assert _html(second[0]).count('class="nnw-gputime-row"') == 4 * (1 if "cuda" not in _html(second[0]) else 2)
+    assert 'class="nnw-gputime-plot"' in _html(second[0])
+    import torch
+
+    if not torch.cuda.is_available():
+        assert "No GPU is available on this machine" in _html(second[0])
+    assert json.loads(saved.cells[3].outputs[0]["text"].replace("'", '"')) == ["NumPy x += y", "torch add"]
