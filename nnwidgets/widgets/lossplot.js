@@ -1,7 +1,8 @@
 // nnwidgets live loss plot: plain SVG, no external libraries (nothing can be
 // loaded from a CDN in class). The kernel sends only new points, batched and
-// rate-limited ({type: "points"}); a view that appears later (page reload,
-// a second view of the same widget) asks for a full snapshot ({type: "sync"}).
+// rate-limited, in the synced trait points_update ({seq, data}) together with
+// the progress traits: one comm message per update. A page that loads while
+// the widget already holds points asks for a full snapshot ({type: "sync"}).
 //
 // Stable DOM (browser tests rely on it):
 //   .nnw-lossplot[data-npoints]  root, data-npoints = training points received
@@ -17,37 +18,53 @@ const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
 const STORES = new WeakMap();
 
 function makeStore(model) {
-  const store = { runs: [], npoints: 0, views: new Set(), synced: false };
+  // seq: number of the last points_update applied (0: none yet)
+  const store = { runs: [], npoints: 0, seq: 0, views: new Set(), syncRequested: false };
   store.run = (k) => {
     while (store.runs.length <= k) store.runs.push({ epoch: [], loss: [], val: [] });
     return store.runs[k];
   };
   store.redraw = () => { for (const v of store.views) v.schedule(); };
-  store.onMsg = (msg) => {
-    if (!msg || typeof msg !== "object") return;
-    if (msg.type === "snapshot") {
-      store.runs = [];
-      store.npoints = 0;
-      store.synced = true;
-    }
-    if (msg.type === "points" || msg.type === "snapshot") {
-      for (const [k, epochs, loss, val] of msg.data || []) {
-        const r = store.run(k);
-        for (let i = 0; i < epochs.length; i++) {
-          r.epoch.push(epochs[i]);
-          r.loss.push(loss[i]);
-          r.val.push(val ? val[i] : null);
-        }
-        store.npoints += epochs.length;
+  store.append = (data) => {
+    for (const [k, epochs, loss, val] of data || []) {
+      const r = store.run(k);
+      for (let i = 0; i < epochs.length; i++) {
+        r.epoch.push(epochs[i]);
+        r.loss.push(loss[i]);
+        r.val.push(val ? val[i] : null);
       }
-      store.redraw();
-    } else if (msg.type === "reset") {
-      store.runs = [];
-      store.npoints = 0;
-      store.redraw();
+      store.npoints += epochs.length;
     }
   };
+  store.requestSync = () => {
+    if (store.syncRequested) return;
+    store.syncRequested = true;
+    model.send({ type: "sync" });
+  };
+  store.onUpdate = () => {
+    const upd = model.get("points_update") || {};
+    if (!upd.seq || upd.seq <= store.seq) return;  // nothing new, or already in a snapshot
+    if (upd.seq !== store.seq + 1) {  // a gap: this page joined late, ask for every point
+      store.requestSync();
+      return;
+    }
+    store.append(upd.data);
+    store.seq = upd.seq;
+    store.redraw();
+  };
+  store.onMsg = (msg) => {
+    if (!msg || typeof msg !== "object" || msg.type !== "snapshot") return;
+    store.runs = [];
+    store.npoints = 0;
+    store.append(msg.data);
+    store.seq = msg.seq || 0;
+    store.syncRequested = false;
+    store.redraw();
+  };
+  model.on("change:points_update", store.onUpdate);
   model.on("msg:custom", store.onMsg);
+  // a widget that already holds points when this page loads: fetch them all
+  if ((model.get("points_update") || {}).seq) store.requestSync();
   return store;
 }
 
@@ -268,7 +285,6 @@ function render({ model, el: host }) {
   const TRAITS = ["status", "epoch", "max_epochs", "samples_per_s", "eta_s", "elapsed_s",
                   "device", "log_y", "run_labels", "title", "stop_requested"];
   for (const t of TRAITS) model.on(`change:${t}`, onChange);
-  if (!store.synced) model.send({ type: "sync" });
   draw();
   return () => {
     store.views.delete(view);
@@ -277,3 +293,5 @@ function render({ model, el: host }) {
 }
 
 export default { initialize, render };
+// for tests of the data flow without a browser (node)
+export { getStore as _getStore };

@@ -4,8 +4,8 @@
 >>> train_module(net, X, y, epochs=1000, callbacks=[plot])      # or est.fit(..., callbacks=[plot])
 
 - The browser draws the curves (plain SVG, ``lossplot.js``); the kernel sends
-  only the new points, batched, at most ``1 / update_interval`` times a
-  second. Each update costs well under a millisecond of kernel time
+  only the new points, batched with the progress figures in one comm message,
+  at most ``1 / update_interval`` times a second. Each update costs well under a millisecond of kernel time
   (``benchmarks/bench_lossplot.py``) and never syncs the device: the trainer
   hands over plain floats once per epoch.
 - Train (solid) and validation (dashed) curves, log-scale toggle, epoch,
@@ -114,6 +114,9 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
     elapsed_s = t.Float(0.0).tag(sync=True)
     log_y = t.Bool(False).tag(sync=True)
     stop_requested = t.Bool(False).tag(sync=True)
+    #: the latest batch of new points, {"seq": n, "data": [[run, epochs, losses, val_losses], ...]}:
+    #: sent with the progress traits in ONE comm message per update (the browser appends it)
+    points_update = t.Dict().tag(sync=True)
 
     def __init__(
         self,
@@ -242,12 +245,12 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                         data.append([k, r["epoch"][i0:], r["loss"][i0:], val if any(v is not None for v in val) else None])
                         r["sent"] = len(r["epoch"])
                 npoints = sum(len(r["epoch"]) for r in self._runs)
-                if data:
-                    self.send({"type": "points", "data": data})
-                    self.updates_sent += 1
-            with self.hold_sync():
-                self.n_points = npoints
-                self._set_progress(rec, now)
+                with self.hold_sync():  # one comm message: the new points and the progress
+                    if data:
+                        self.updates_sent += 1
+                        self.points_update = {"seq": self.updates_sent, "data": data}
+                    self.n_points = npoints
+                    self._set_progress(rec, now)
         elif self.mode == "text":
             if rec is not None and not final and now - self._last_text >= self.text_interval:
                 self._last_text = now
@@ -344,4 +347,4 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                     [k, r["epoch"][: r["sent"]], r["loss"][: r["sent"]], r["val"][: r["sent"]]]
                     for k, r in enumerate(self._runs)
                 ]
-                self.send({"type": "snapshot", "data": data})
+                self.send({"type": "snapshot", "seq": self.updates_sent, "data": data})

@@ -21,7 +21,9 @@ def data():
 
 
 def recording(plot):
+    """Records the point batches (trait points_update) and custom messages the plot sends."""
     sent = []
+    plot.observe(lambda change: sent.append({"type": "points", **change["new"]}), "points_update")
     plot.send = lambda content, buffers=None: sent.append(content)
     return sent
 
@@ -48,6 +50,7 @@ def test_only_new_points_are_sent_and_traits_follow(data):
     assert [p[1] for p in got] == res.loss_curve
     assert [p[2] for p in got] == res.val_loss_curve
     assert all(len(m["data"][0][1]) == 1 for m in sent if m["type"] == "points")  # incremental
+    assert [m["seq"] for m in sent] == list(range(1, 26))
     assert plot.n_points == 25 and plot.epoch == 25 and plot.max_epochs == 25
     assert plot.status == "done" and plot.device == "cpu" and plot.samples_per_s > 0
     assert plot.run_labels == ["Linear"]
@@ -104,6 +107,20 @@ def test_stop_message_from_the_browser_stops_training_and_keeps_model(data):
     assert res2.epochs == 3 and res2.stop_reason == "max_iter"
 
 
+def test_each_update_is_one_comm_message(data):
+    X, y = data
+    plot = LiveLossPlot(mode="widget", update_interval=0)
+    messages = []
+    plot.comm.publish_msg = lambda msg_type, data=None, **kw: messages.append((msg_type, data))
+    train_module(nn.Linear(4, 1), X, y, epochs=10, loss="mse", callbacks=[plot])
+    updates = [d for t, d in messages if t == "comm_msg" and "points_update" in d.get("state", {})]
+    assert len(updates) == 10  # one per epoch here (no rate limit) ...
+    for d in updates:  # ... each carrying the points and the progress together
+        assert {"n_points", "epoch", "samples_per_s"} <= set(d["state"])
+    others = [d for t, d in messages if t == "comm_msg" and "points_update" not in d.get("state", {})]
+    assert len(others) <= 3  # fit begin / end status changes only
+
+
 def test_sync_request_gets_a_snapshot_of_sent_points():
     plot = LiveLossPlot(mode="widget", update_interval=0)
     sent = recording(plot)
@@ -113,7 +130,7 @@ def test_sync_request_gets_a_snapshot_of_sent_points():
         plot.on_epoch_end(run=1, record={"epoch": epoch, "loss": 3.0 / epoch, "val_loss": 4.0})
     plot._on_frontend_msg(plot, {"type": "sync"}, [])
     snap = sent[-1]
-    assert snap["type"] == "snapshot"
+    assert snap["type"] == "snapshot" and snap["seq"] == plot.updates_sent == 4
     assert snap["data"][0][:3] == [0, [1, 2], [2.0, 1.0]]
     assert snap["data"][1][3] == [4.0, 4.0]
 

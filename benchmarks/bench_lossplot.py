@@ -1,0 +1,228 @@
+"""What the live loss plot costs: the same training with and without it.
+
+    python benchmarks/bench_lossplot.py                  # fake comm, 1 thread, 9 interleaved pairs
+    python benchmarks/bench_lossplot.py --kernel         # the same measurement inside a real ipykernel
+    python benchmarks/bench_lossplot.py --pairs 5 --threads 2
+
+Workload: the diabetes lecture's network, ``MLPRegressor(hidden_layer_sizes=[100],
+random_state=1, max_iter=1000)`` (nnwidgets' drop-in, adam, minibatches of
+200) on the lecture's split (``test_size=0.4, random_state=3``), with
+``tol=0, n_iter_no_change=1000`` so that every run does exactly 1000 epochs.
+
+Runs alternate (without, with, with, without, ...) and the medians are
+compared. Because 1-3% differences drown in the noise of a shared machine, the
+plot's own cost is also measured directly: the time spent inside its callback
+hooks (per epoch, and per update sent to the browser) as a fraction of the
+training time of the same run.
+
+Without a kernel (default) ipywidgets' comm is replaced by a fake comm that
+JSON-encodes every message as ipykernel's session would (the encoding is the
+kernel-side cost that grows with the message; the zmq send is not included).
+``--kernel`` runs the same function in a real ipykernel through
+jupyter_client, so messages go through the real comm, session and IOPub
+thread (nobody renders them). The end-of-training static PNG (matplotlib) is
+reported apart: it is made once, after the last epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve()
+
+
+def _install_fake_comm():
+    """ipywidgets asks ``comm.create_comm`` for its comm: answer with one that
+    JSON-encodes what it would send and counts the bytes."""
+    import comm
+    from comm.base_comm import BaseComm
+
+    class FakeComm(BaseComm):
+        messages = 0
+        nbytes = 0
+
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            payload = json.dumps({"msg_type": msg_type, "content": {"data": data, "comm_id": self.comm_id, **keys},
+                                  "metadata": metadata or {}})
+            FakeComm.messages += 1
+            FakeComm.nbytes += len(payload)
+
+    comm.create_comm = lambda *a, **kw: FakeComm(*a, **kw)
+    return FakeComm
+
+
+class _Timed:
+    """Wraps a plot's hooks and measures the time spent inside them."""
+
+    def __init__(self, plot):
+        self.plot = plot
+        self.hook_s = 0.0
+        self.flush_times: list[float] = []
+        self.end_s = 0.0
+        flush = plot._flush
+
+        def timed_flush(now, final=False):
+            t0 = time.perf_counter()
+            flush(now, final)
+            self.flush_times.append(time.perf_counter() - t0)
+
+        plot._flush = timed_flush
+
+    def on_fit_begin(self, **kw):
+        t0 = time.perf_counter()
+        self.plot.on_fit_begin(**kw)
+        self.hook_s += time.perf_counter() - t0
+
+    def on_epoch_end(self, **kw):
+        t0 = time.perf_counter()
+        r = self.plot.on_epoch_end(**kw)
+        self.hook_s += time.perf_counter() - t0
+        return r
+
+    def on_fit_end(self, **kw):
+        t0 = time.perf_counter()
+        self.plot.on_fit_end(**kw)
+        self.end_s = time.perf_counter() - t0  # includes the final flush and the static PNG
+
+
+def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: bool = True) -> dict:
+    os.environ["NNWIDGETS_NUM_THREADS"] = str(threads)
+    import warnings
+
+    import torch
+    from sklearn.model_selection import train_test_split
+
+    from nnwidgets.datasets import load_diabetes
+    from nnwidgets.trainer.estimators import MLPRegressor
+
+    torch.set_num_threads(threads)
+    fake = _install_fake_comm() if fake_comm else None
+    from nnwidgets.widgets.lossplot import LiveLossPlot
+
+    bunch = load_diabetes()
+    X_train, X_test, y_train, y_test = train_test_split(
+        bunch.data, bunch.target, shuffle=True, test_size=0.4, random_state=3)
+
+    def fit(callbacks):
+        net = MLPRegressor(hidden_layer_sizes=[100], random_state=1, max_iter=epochs, tol=0.0,
+                           n_iter_no_change=epochs, callbacks=callbacks)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            net.fit(X_train, y_train)
+            return time.perf_counter() - t0, net
+
+    fit(None)  # warm-up: imports, allocator, first-call costs
+    warm_plot = LiveLossPlot(mode="widget")
+    fit([warm_plot])
+    warm_plot.static_png()  # matplotlib import and font cache, once per process
+
+    without, with_plot, hook_fracs, per_epoch_us, flushes, end_s = [], [], [], [], [], []
+    for i in range(pairs):
+        order = (False, True) if i % 2 == 0 else (True, False)
+        for use_plot in order:
+            if not use_plot:
+                without.append(fit(None)[0])
+                continue
+            plot = LiveLossPlot(mode="widget")
+            timed = _Timed(plot)
+            wall, net = fit([timed])
+            assert len(net.history_) == epochs and plot.n_points == epochs
+            with_plot.append(wall)
+            train_s = wall - timed.end_s
+            hook_fracs.append(timed.hook_s / train_s)
+            per_epoch_us.append(1e6 * timed.hook_s / epochs)
+            flushes.extend(timed.flush_times)
+            end_s.append(timed.end_s)
+            plot.close()
+
+    t0 = time.perf_counter()
+    png_runs = 5
+    for _ in range(png_runs):
+        warm_plot.static_png()
+    png_s = (time.perf_counter() - t0) / png_runs
+
+    med_without, med_with = statistics.median(without), statistics.median(with_plot)
+    return {
+        "threads": torch.get_num_threads(),
+        "epochs": epochs,
+        "pairs": pairs,
+        "comm": "fake (JSON-encoded)" if fake_comm else "ipykernel",
+        "without_s": med_without,
+        "with_s": med_with,
+        "ratio": med_with / med_without,
+        "hook_fraction_median": statistics.median(hook_fracs),
+        "hook_fraction_max": max(hook_fracs),
+        "hook_us_per_epoch": statistics.median(per_epoch_us),
+        "updates_per_run": len(flushes) / pairs,
+        "update_ms_median": 1e3 * statistics.median(flushes),
+        "update_ms_p95": 1e3 * sorted(flushes)[int(0.95 * (len(flushes) - 1))],
+        "update_ms_max": 1e3 * max(flushes),
+        "fit_end_ms_median": 1e3 * statistics.median(end_s),
+        "static_png_ms": 1e3 * png_s,
+        "fake_messages": fake.messages if fake else None,
+        "fake_bytes": fake.nbytes if fake else None,
+    }
+
+
+def _in_kernel(args) -> dict:
+    from jupyter_client.manager import start_new_kernel
+
+    env = dict(os.environ, NNWIDGETS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
+    km, kc = start_new_kernel(kernel_name="python3", env=env, startup_timeout=120)
+    try:
+        code = (f"import json, runpy\nns = runpy.run_path({str(HERE)!r}, run_name='bench')\n"
+                f"print('RESULT' + json.dumps(ns['measure'](pairs={args.pairs}, epochs={args.epochs}, "
+                f"threads={args.threads}, fake_comm=False)))")
+        msg_id = kc.execute(code)
+        out = ""
+        while True:
+            msg = kc.get_iopub_msg(timeout=1800)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                out += msg["content"]["text"]
+            elif msg["msg_type"] == "error":
+                raise RuntimeError("\n".join(msg["content"]["traceback"]))
+            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        line = [ln for ln in out.splitlines() if ln.startswith("RESULT")][-1]
+        return json.loads(line[len("RESULT"):])
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, default=9)
+    parser.add_argument("--epochs", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--kernel", action="store_true", help="measure inside a real ipykernel")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    r = _in_kernel(args) if args.kernel else measure(args.pairs, args.epochs, args.threads)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"python {platform.python_version()}; torch threads: {r['threads']}; comm: {r['comm']}")
+    print(f"diabetes [100] MLPRegressor, {r['epochs']} epochs, {r['pairs']} interleaved pairs (medians)")
+    print(f"  without plot          {r['without_s']:.3f} s")
+    print(f"  with LiveLossPlot     {r['with_s']:.3f} s   ratio {r['ratio']:.3f}")
+    print(f"  plot hooks during training: {100 * r['hook_fraction_median']:.2f}% of training time "
+          f"(max {100 * r['hook_fraction_max']:.2f}%), {r['hook_us_per_epoch']:.1f} us per epoch")
+    print(f"  updates sent per run {r['updates_per_run']:.1f}; kernel time per update: median "
+          f"{r['update_ms_median']:.3f} ms, p95 {r['update_ms_p95']:.3f} ms, max {r['update_ms_max']:.3f} ms")
+    print(f"  end of training (final update + static PNG): {r['fit_end_ms_median']:.1f} ms; "
+          f"static PNG alone {r['static_png_ms']:.1f} ms")
+    if r.get("fake_messages"):
+        print(f"  fake comm: {r['fake_messages']} messages, {r['fake_bytes'] / 1e3:.0f} kB in all")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
