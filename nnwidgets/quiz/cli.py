@@ -48,6 +48,9 @@ def register(subparsers) -> None:
     serve.add_argument("--instructor-token", default=os.environ.get("NNWIDGETS_QUIZ_INSTRUCTOR_TOKEN"),
                        help="instructor token (default: $NNWIDGETS_QUIZ_INSTRUCTOR_TOKEN, else one "
                             "generated once and kept in the database)")
+    serve.add_argument("--max-batch", type=int, default=5000,
+                       help="most answers committed in one transaction (default 5000; 1 turns "
+                            "group commit off, for comparison)")
     serve.set_defaults(func=_serve)
 
     token = sub.add_parser("token", help="print the instructor token (or a student's token)")
@@ -112,7 +115,7 @@ def _serve(args) -> int:
         await run_server(
             args.db, args.host, args.port, base_url=args.base_url,
             instructor_token=args.instructor_token, registration=args.registration,
-            ready=ready, stop=stop,
+            max_batch=args.max_batch, ready=ready, stop=stop,
         )
 
     try:

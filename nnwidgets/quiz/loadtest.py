@@ -195,3 +195,62 @@ async def run_class(url: str, tokens: dict, qids: list, *, rounds: int = 1, n_an
     await asyncio.gather(*(student(s) for s in tokens))
     result.elapsed = time.perf_counter() - t0
     return result
+
+
+async def run_open_loop(url: str, tokens: dict, qids: list, *, rate: float, duration: float,
+                        n_answers: int = 4, seed: int = 0, time_limit: float = 60.0) -> LoadResult:
+    """Open loop: the class as a whole offers ``rate`` answers/s for ``duration``
+    seconds, spread evenly over the students (each on its own connection).
+
+    Latency is measured from each answer's *scheduled* send time, so a server
+    that falls behind is charged for the queueing (no coordinated omission).
+    """
+    host, port, base = _split(url)
+    result = LoadResult()
+    names = sorted(tokens)
+    n = len(names)
+    per_student = rate / n
+    total = int(rate * duration)
+    rng = random.Random(seed)
+    t_start = time.perf_counter() + 0.2
+    deadline = time.monotonic() + time_limit
+
+    async def student(k: int, name: str):
+        conn = Connection(host, port)
+        await conn.open()
+        token = tokens[name]
+        j = 0
+        offset = k / rate  # students staggered evenly
+        try:
+            while True:
+                index = k + j * n
+                if index >= total or time.monotonic() > deadline:
+                    return
+                scheduled = t_start + offset + j / per_student
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                qid = qids[j % len(qids)]
+                answer = rng.randrange(n_answers)
+                result.sent += 1
+                try:
+                    status, _ = await conn.request(
+                        "POST", base + "api/quiz/" + qid + "/answer",
+                        {"student": name, "answer": answer}, {"X-Quiz-Token": token})
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    result.errors += 1
+                    return
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+                if status == 200:
+                    result.acked += 1
+                    result.last_acked[(name, qid)] = answer
+                    result.latencies.append(time.perf_counter() - scheduled)
+                else:
+                    result.errors += 1
+                j += 1
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(student(k, name) for k, name in enumerate(names)))
+    result.elapsed = time.perf_counter() - t_start
+    return result

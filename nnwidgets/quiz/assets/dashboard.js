@@ -1,5 +1,5 @@
 // nnwidgets quiz: instructor dashboard. Every text from the server goes into
-// the page through textContent (never innerHTML), so question and answer texts
+// the page through textContent (never parsed as markup), so question and answer texts
 // are shown as typed, HTML and scripts included, and never run.
 (function () {
   "use strict";
