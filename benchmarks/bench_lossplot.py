@@ -64,14 +64,17 @@ class _Timed:
     def __init__(self, plot):
         self.plot = plot
         self.hook_s = 0.0
+        self.hook_cpu_s = 0.0
         self.flush_times: list[float] = []
+        self.flush_cpu: list[float] = []
         self.end_s = 0.0
         flush = plot._flush
 
         def timed_flush(now, final=False):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             flush(now, final)
             self.flush_times.append(time.perf_counter() - t0)
+            self.flush_cpu.append(time.thread_time() - c0)
 
         plot._flush = timed_flush
 
@@ -81,9 +84,10 @@ class _Timed:
         self.hook_s += time.perf_counter() - t0
 
     def on_epoch_end(self, **kw):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         r = self.plot.on_epoch_end(**kw)
         self.hook_s += time.perf_counter() - t0
+        self.hook_cpu_s += time.thread_time() - c0
         return r
 
     def on_fit_end(self, **kw):
@@ -125,6 +129,7 @@ def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: boo
     warm_plot.static_png()  # matplotlib import and font cache, once per process
 
     without, with_plot, hook_fracs, per_epoch_us, flushes, end_s = [], [], [], [], [], []
+    cpu_fracs, flush_cpu = [], []
     for i in range(pairs):
         order = (False, True) if i % 2 == 0 else (True, False)
         for use_plot in order:
@@ -140,6 +145,8 @@ def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: boo
             hook_fracs.append(timed.hook_s / train_s)
             per_epoch_us.append(1e6 * timed.hook_s / epochs)
             flushes.extend(timed.flush_times)
+            flush_cpu.extend(timed.flush_cpu)
+            cpu_fracs.append(timed.hook_cpu_s / train_s)
             end_s.append(timed.end_s)
             plot.close()
 
@@ -161,6 +168,10 @@ def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: boo
         "hook_fraction_median": statistics.median(hook_fracs),
         "hook_fraction_max": max(hook_fracs),
         "hook_us_per_epoch": statistics.median(per_epoch_us),
+        "hook_cpu_fraction_median": statistics.median(cpu_fracs),
+        "update_cpu_ms_median": 1e3 * statistics.median(flush_cpu),
+        "update_cpu_ms_max": 1e3 * max(flush_cpu),
+        "load_avg": os.getloadavg()[0],
         "updates_per_run": len(flushes) / pairs,
         "update_ms_median": 1e3 * statistics.median(flushes),
         "update_ms_p95": 1e3 * sorted(flushes)[int(0.95 * (len(flushes) - 1))],
@@ -210,14 +221,17 @@ def main(argv=None) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     r = _in_kernel(args) if args.kernel else measure(args.pairs, args.epochs, args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}; torch threads: {r['threads']}; comm: {r['comm']}")
+          f"python {platform.python_version()}; torch threads: {r['threads']}; comm: {r['comm']}; "
+          f"load average at the end {r['load_avg']:.1f}")
     print(f"diabetes [100] MLPRegressor, {r['epochs']} epochs, {r['pairs']} interleaved pairs (medians)")
     print(f"  without plot          {r['without_s']:.3f} s")
     print(f"  with LiveLossPlot     {r['with_s']:.3f} s   ratio {r['ratio']:.3f}")
     print(f"  plot hooks during training: {100 * r['hook_fraction_median']:.2f}% of training time "
           f"(max {100 * r['hook_fraction_max']:.2f}%), {r['hook_us_per_epoch']:.1f} us per epoch")
+    print(f"    (CPU time of the kernel thread in the hooks: {100 * r['hook_cpu_fraction_median']:.2f}%)")
     print(f"  updates sent per run {r['updates_per_run']:.1f}; kernel time per update: median "
-          f"{r['update_ms_median']:.3f} ms, p95 {r['update_ms_p95']:.3f} ms, max {r['update_ms_max']:.3f} ms")
+          f"{r['update_ms_median']:.3f} ms, p95 {r['update_ms_p95']:.3f} ms, max {r['update_ms_max']:.3f} ms wall; "
+          f"CPU median {r['update_cpu_ms_median']:.3f} ms, max {r['update_cpu_ms_max']:.3f} ms")
     print(f"  end of training (final update + static PNG): {r['fit_end_ms_median']:.1f} ms; "
           f"static PNG alone {r['static_png_ms']:.1f} ms")
     if r.get("fake_messages"):

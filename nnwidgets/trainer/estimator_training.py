@@ -27,6 +27,16 @@ def _task(estimator) -> str:
     return "classification" if is_classifier(estimator) else "regression"
 
 
+def default_label(model, hidden=None) -> str:
+    """``"MLPRegressor [100]"`` for MLPs, the class name otherwise."""
+    sizes = hidden if hidden is not None else getattr(model, "hidden_layer_sizes", None)
+    name = type(model).__name__
+    if sizes is not None and "MLP" in name:
+        sizes = [sizes] if isinstance(sizes, int) else list(sizes)
+        return f"{name} {sizes}"
+    return name
+
+
 def _n_samples(X) -> int:
     return int(X.shape[0]) if hasattr(X, "shape") else len(X)
 
@@ -56,7 +66,7 @@ def train_estimator(
     live = "callbacks" in params
     n = _n_samples(X)
     task = _task(estimator)
-    label = label or type(estimator).__name__
+    label = label or default_label(estimator)
 
     t0 = time.perf_counter()
     if live:

@@ -168,12 +168,9 @@ def _hidden(value: str) -> tuple:
 
 
 def _label_for(model, hidden=None) -> str:
-    sizes = hidden if hidden is not None else getattr(model, "hidden_layer_sizes", None)
-    name = type(model).__name__
-    if sizes is not None and "MLP" in name:
-        sizes = list(sizes) if not isinstance(sizes, int) else [sizes]
-        return f"{name} {sizes}"
-    return name
+    from nnwidgets.trainer.estimator_training import default_label
+
+    return default_label(model, hidden)
 
 
 def run_training_cell(
