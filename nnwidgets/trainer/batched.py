@@ -254,7 +254,7 @@ def fit_stack(estimators, datasets, *, callbacks=None, max_models_per_batch=None
                            **first.est._engine_kwargs(first._kw))
             interrupted = any(r.stop_reason == "interrupted" for r in chunk_runs)
     for r in runs:
-        r.est._finish_run(r)
+        r.est._finish_run(r, stacklevel=3)
     for est in estimators:
         weights = list(est.coefs_) + list(est.intercepts_)
         if not all(np.isfinite(w).all() for w in weights):

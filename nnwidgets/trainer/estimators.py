@@ -334,7 +334,7 @@ class BaseMLP(BaseEstimator):
             dtype=run_kw["torch_dtype"],
         )
 
-    def _finish_run(self, run):
+    def _finish_run(self, run, stacklevel=5):
         from nnwidgets.trainer.mlp_engine import _Layout
 
         lay = _Layout(run._kw["layer_units"])
@@ -366,9 +366,9 @@ class BaseMLP(BaseEstimator):
         self.stop_reason_ = run.stop_reason
         for msg in run.warned:
             if msg.startswith("Training diverged"):
-                warnings.warn(msg, TrainingDivergedWarning, stacklevel=3)
+                warnings.warn(msg, TrainingDivergedWarning, stacklevel=stacklevel)
             else:
-                warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+                warnings.warn(msg, ConvergenceWarning, stacklevel=stacklevel)
         return self
 
     # ------------------------------------------------------------------ fit

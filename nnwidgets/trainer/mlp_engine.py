@@ -38,6 +38,12 @@ import torch
 
 from nnwidgets.trainer.events import CallbackList, History
 
+# an epoch loss this many times the untrained network's loss counts as divergence
+DIVERGENCE_FACTOR = 1e6
+
+# torch's fused Adam kernel (one pass over the parameters) serves K == 1
+_FUSED_ADAM = hasattr(torch, "_fused_adam_")
+
 # columns of the per-step coefficient table [S, NCOEF, K]
 _C_A, _C_B, _C_EPS, _C_LR, _C_REGG, _C_LOSS, _C_REGL, _C_PV, _C_PG = range(9)
 _NCOEF = 9
@@ -113,6 +119,13 @@ def pack(coefs, intercepts, dtype) -> np.ndarray:
     return np.hstack([np.asarray(c, dtype=dtype).ravel() for c in list(coefs) + list(intercepts)])
 
 
+def _rowdot(a, b):
+    """Row-wise dot products of two [K, n] tensors -> [K] (BLAS dot, fast)."""
+    if a.shape[0] == 1:
+        return torch.dot(a.reshape(-1), b.reshape(-1)).reshape(1)
+    return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).reshape(-1)
+
+
 def _hidden_forward(name):
     if name == "relu":
         return torch.Tensor.relu_
@@ -147,7 +160,7 @@ class StackNet:
         self.activation = activation
         self.out_activation = out_activation
         self.loss = loss
-        self.params = torch.zeros(K, layout.size, device=device, dtype=dtype)
+        self.params = torch.empty(K, layout.size, device=device, dtype=dtype)
         self.grads = torch.zeros_like(self.params)
         self.Ws, self.bs = layout.views(self.params)
         self.gWs, self.gbs = layout.views(self.grads)
@@ -157,7 +170,16 @@ class StackNet:
         self._act = _hidden_forward(activation)
         self._dact = _hidden_backward(activation)
         self._buffers: dict[int, tuple] = {}
+        self._buffers2d: dict[int, tuple] = {}
         self.n_out = layout.units[-1]
+        # K == 1: plain 2-D matmuls (addmm / mm) are faster than batched ones
+        self.flat2d = K == 1
+        if self.flat2d:
+            self.W2 = [W[0] for W in self.Ws]
+            self.W2T = [W[0].t() for W in self.Ws]
+            self.b2 = [b[0] for b in self.bs]
+            self.gW2 = [g[0] for g in self.gWs]
+            self.gb2 = [g[0] for g in self.gbs]
         self._eps = float(torch.finfo(dtype).eps)
 
     # buffers per minibatch size B, reused every step (no allocation in the loop)
@@ -171,16 +193,25 @@ class StackNet:
             deltas = [None] + [torch.empty(K, B, u, **kw) for u in units[1:]]
             y = torch.empty(K * B, units[-1], **kw)
             buf = (x, acts, deltas, y, y.view(K, B, units[-1]))
+            if K == 1:
+                self._buffers2d[B] = ([a[0] for a in acts], [None] + [d[0] for d in deltas[1:]],
+                                      [a[0].t() for a in acts])
             self._buffers[B] = buf
         return buf
 
-    def forward_into(self, acts):
+    def forward_into(self, acts, acts2=None):
         """acts[0] holds the input; fills acts[1:] (the last with the output)."""
         L = self.layout.n_layers
-        for i in range(L):
-            torch.baddbmm(self.bs[i], acts[i], self.Ws[i], out=acts[i + 1])
-            if i < L - 1 and self._act is not None:
-                self._act(acts[i + 1])
+        if acts2 is not None:
+            for i in range(L):
+                torch.addmm(self.b2[i], acts2[i], self.W2[i], out=acts2[i + 1])
+                if i < L - 1 and self._act is not None:
+                    self._act(acts2[i + 1])
+        else:
+            for i in range(L):
+                torch.baddbmm(self.bs[i], acts[i], self.Ws[i], out=acts[i + 1])
+                if i < L - 1 and self._act is not None:
+                    self._act(acts[i + 1])
         out = acts[L]
         oa = self.out_activation
         if oa == "softmax":
@@ -214,43 +245,57 @@ class StackNet:
         per-sample weights (0 for padding). Adds this step's loss (times its
         coefficient) to ``acc`` [K] and writes the gradients into ``grads``."""
         x, acts, deltas, y, Y = self.buffers(B)
-        out = self.forward_into(acts)
+        two = self._buffers2d.get(B) if self.flat2d else None
+        out = self.forward_into(acts, two[0] if two is not None else None)
         L = self.layout.n_layers
         delta = deltas[L]
         if compute_loss:
             if self.loss == "squared_error":
                 torch.sub(out, Y, out=delta)
                 if isinstance(w, float):
-                    q = torch.linalg.vecdot(delta.view(self.K, -1), delta.view(self.K, -1))
+                    q = _rowdot(delta.view(self.K, -1), delta.view(self.K, -1))
                     delta.mul_(w)
                 else:
                     d2 = delta * delta
-                    q = torch.linalg.vecdot(d2.view(self.K, -1), w.expand_as(d2).reshape(self.K, -1))
+                    q = _rowdot(d2.view(self.K, -1), w.expand_as(d2).reshape(self.K, -1))
                     delta.mul_(w)
             else:
                 terms = self.sample_losses(out, Y)
                 if isinstance(w, float):
                     q = terms.view(self.K, -1).sum(1)
                 else:
-                    q = torch.linalg.vecdot(terms.view(self.K, -1), w.expand_as(terms).reshape(self.K, -1))
+                    q = _rowdot(terms.view(self.K, -1), w.expand_as(terms).reshape(self.K, -1))
                 torch.sub(out, Y, out=delta)
                 delta.mul_(w)
             acc.addcmul_(q, lossc)
             if regl is not None:
-                acc.addcmul_(torch.linalg.vecdot(self.pc, self.pc), regl)
+                acc.addcmul_(_rowdot(self.pc, self.pc), regl)
         else:
             torch.sub(out, Y, out=delta)
             delta.mul_(w)
         # backward
-        for i in range(L - 1, -1, -1):
-            torch.bmm(acts[i].transpose(1, 2), delta, out=self.gWs[i])
-            torch.sum(delta, dim=1, keepdim=True, out=self.gbs[i])
-            if i > 0:
-                prev = deltas[i]
-                torch.bmm(delta, self.WsT[i], out=prev)
-                if self._dact is not None:
-                    self._dact(prev, acts[i])
-                delta = prev
+        if two is not None:
+            acts2, deltas2, actsT2 = two
+            d2 = delta[0]
+            for i in range(L - 1, -1, -1):
+                torch.mm(actsT2[i], d2, out=self.gW2[i])
+                torch.sum(d2, dim=0, keepdim=True, out=self.gb2[i])
+                if i > 0:
+                    prev = deltas2[i]
+                    torch.mm(d2, self.W2T[i], out=prev)
+                    if self._dact is not None:
+                        self._dact(prev, acts2[i])
+                    d2 = prev
+        else:
+            for i in range(L - 1, -1, -1):
+                torch.bmm(acts[i].transpose(1, 2), delta, out=self.gWs[i])
+                torch.sum(delta, dim=1, keepdim=True, out=self.gbs[i])
+                if i > 0:
+                    prev = deltas[i]
+                    torch.bmm(delta, self.WsT[i], out=prev)
+                    if self._dact is not None:
+                        self._dact(prev, acts[i])
+                    delta = prev
         if regg is not None:
             self.gc.addcmul_(self.pc, regg)
 
@@ -381,6 +426,7 @@ class _Schedule:
             coef[:, _C_B, :] = a * (1 - b2)
             coef[:, _C_EPS, :] = np.array([h["epsilon"] for h in hy], dtype=np.float64)
             self.g2 = torch.empty_like(net.params)
+            self.steps_t = torch.zeros((), dtype=torch.float32, device=device)
         else:
             mom = np.array([h["momentum"] for h in hy], dtype=np.float64)
             self.nesterov = np.array([bool(h["nesterovs_momentum"]) for h in hy])
@@ -615,21 +661,23 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
     final_state: dict[int, list] = {}
     final_best: dict[int, torch.Tensor] = {}
 
-    def park(j_local, k):
-        final_params[k] = net.params[j_local].clone()
+    def park(j_local, k, final=False):
+        # views when the stack is finished (no copy), copies when it goes on
+        keep = (lambda t: t) if final else (lambda t: t.clone())
+        final_params[k] = keep(net.params[j_local])
         if solver == "adam":
-            final_state[k] = [net.opt["m"][j_local].clone(), net.opt["v"][j_local].clone()]
+            final_state[k] = [keep(net.opt["m"][j_local]), keep(net.opt["v"][j_local])]
         else:
-            final_state[k] = [net.opt["vel"][j_local].clone()]
+            final_state[k] = [keep(net.opt["vel"][j_local])]
         if net.best is not None:
-            final_best[k] = net.best[j_local].clone()
+            final_best[k] = keep(net.best[j_local])
 
     def compact():
         nonlocal net
         keep = [j for j, k in enumerate(net.models) if not runs[k]._done]
         for j, k in enumerate(net.models):
             if runs[k]._done and k not in final_params:
-                park(j, k)
+                park(j, k, final=not keep)
         if not keep:
             return
         if len(keep) == len(net.models):
@@ -672,6 +720,13 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                     g2 = sched.g2
                 else:
                     vel = opt["vel"]
+                fused = adam and K == 1 and _FUSED_ADAM and not mr[0]._done
+                if fused:
+                    h0 = mr[0].hyper
+                    t_host = mr[0].opt_state["t"]
+                    beta1, beta2 = float(h0["beta_1"]), float(h0["beta_2"])
+                    lr_f, eps_f = float(h0["learning_rate_init"]), float(h0["epsilon"])
+                    steps_t = sched.steps_t
                 for s in range(S):
                     if intr.flag:
                         raise KeyboardInterrupt
@@ -680,7 +735,16 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                     torch.index_select(Yd, 0, ii, out=ybuf)
                     B, w, lossc, regg, regl, cA, cB, cE, cL, cPV, cPG = sched.step_args[s]
                     net.step_loss_grad(B, w, lossc, regg, regl, acc)
-                    if adam:
+                    if s == 0 and epoch_global == 0:
+                        first_loss = acc.clone()  # the untrained models' loss, for divergence
+                    if fused:
+                        t_host += 1
+                        bc2 = 1.0 - beta2 ** t_host
+                        steps_t.fill_(t_host)
+                        torch._fused_adam_([params], [grads], [m], [v], [], [steps_t], lr=lr_f, beta1=beta1,
+                                           beta2=beta2, weight_decay=0.0, eps=eps_f / math.sqrt(bc2),
+                                           amsgrad=False, maximize=False)
+                    elif adam:
                         m.lerp_(grads, cA)
                         torch.mul(grads, grads, out=g2)
                         v.lerp_(g2, cB)
@@ -697,6 +761,8 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                 in_steps = False
                 # ---- end of epoch: one sync ---------------------------------
                 parts = [acc, params.sum(dim=1)]
+                if epoch_global == 0:
+                    parts.append(first_loss)
                 if net.has_val:
                     vx = Xd.index_select(0, net.vidx).view(K, net.V, -1)
                     pv = net.predict(vx)
@@ -721,6 +787,12 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                 loss_sums = host[:K]
                 psums = host[K: 2 * K]
                 pos = 2 * K
+                if epoch_global == 1:
+                    f_loss = host[pos: pos + K]
+                    pos += K
+                    for j, r in enumerate(mr):
+                        c0 = sched.counts[0, j]
+                        r._loss0 = float(f_loss[j] / c0) if c0 else float("inf")
                 if net.has_val:
                     if out_activation in ("softmax", "logistic"):
                         vstat = host[pos: pos + K]
@@ -743,15 +815,20 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                     h = r.hyper
                     book = r.book
                     loss_k = float(loss_sums[j] / r._n)
-                    if not (math.isfinite(loss_k) and math.isfinite(psums[j])):
+                    loss0 = getattr(r, "_loss0", float("inf"))
+                    finite = math.isfinite(loss_k) and math.isfinite(psums[j])
+                    if not finite or loss_k > DIVERGENCE_FACTOR * max(loss0, 1e-12):
                         bad_rows.append(j)
                         r._done = True
                         r.stop_reason = "diverged"
+                        what = (f"became non-finite ({loss_k})" if not finite else
+                                f"exploded to {loss_k:.3g}, {loss_k / max(loss0, 1e-12):.1e} times the "
+                                f"untrained network's {loss0:.3g}")
                         r.warned.append(
                             f"Training diverged at epoch {book['n_iter_total'] + 1}: the training loss "
-                            f"became non-finite ({loss_k}). The model keeps the weights of the last "
-                            f"finite epoch. Use a smaller learning_rate_init (got "
-                            f"{h['learning_rate_init']:g}; the default is 0.001).")
+                            f"{what}. The model keeps the weights of the last good epoch "
+                            f"({book['n_iter_total']} epoch(s) trained). Use a smaller learning_rate_init "
+                            f"(got {h['learning_rate_init']:g}; the default is 0.001).")
                         continue
                     good_rows.append(j)
                     r._epochs_run += 1
@@ -884,7 +961,7 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
             net.params.copy_(net.snapshot)
         for j, k in enumerate(net.models):
             if k not in final_params:
-                park(j, k)
+                park(j, k, final=True)
         warnings.warn(
             "Training interrupted by user (KeyboardInterrupt): stopped at a step boundary; "
             "the model keeps the weights of the last completed epoch and its history.",
@@ -900,7 +977,9 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
         r.opt_state = dict(r.opt_state)
         names = ("m", "v") if solver == "adam" else ("vel",)
         for name, tsr in zip(names, final_state[k]):
-            r.opt_state[name] = tsr
+            # kept for a later partial_fit of a single model (on the CPU, so that
+            # a fitted estimator holds no GPU memory); stacks drop it
+            r.opt_state[name] = tsr.cpu() if K0 == 1 else None
     for r in runs:
         r.callbacks.fit_end(model=r.est, history=r.history, stop_reason=r.stop_reason)
     return runs

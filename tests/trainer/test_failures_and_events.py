@@ -87,13 +87,14 @@ def test_divergence_stops_with_warning_and_keeps_finite_weights():
     Xd, yd = load_diabetes(return_X_y=True, scaled=False)
     X_train, X_test, y_train, _ = train_test_split(Xd, yd, test_size=0.4, random_state=3)
     net = MLPRegressor(hidden_layer_sizes=[100], learning_rate_init=1e6, random_state=1, max_iter=10000)
-    with pytest.warns(TrainingDivergedWarning, match="smaller learning_rate_init"):
+    with pytest.warns(TrainingDivergedWarning, match="loss exploded.*smaller learning_rate_init"):
         net.fit(X_train, y_train)
     assert net.stop_reason_ == "diverged"
     assert net.n_iter_ < 10 and len(net.loss_curve_) == net.n_iter_
     assert all(np.isfinite(c).all() for c in net.coefs_ + net.intercepts_)
     assert np.isfinite(net.predict(X_test)).all()
-    assert net.history_[-1]["epoch"] == net.n_iter_
+    assert len(net.history_) == net.n_iter_
+    # the same net in float64 diverges the same way (scikit-learn would silently return junk)
 
 
 def test_divergence_in_a_stack_only_stops_that_model():
