@@ -8,9 +8,10 @@ The recipe (after ``torch.utils.benchmark.Timer.adaptive_autorange`` and
    creation, caches) and is reported apart from the steady state.
 2. **Timer overhead**: median of five empty synchronized blocks.
 3. **Warm-up and block size**: calls are run in blocks of ``number`` calls,
-   growing ``number`` until one block takes at least ``target_block`` (and
-   100x the timer overhead), so that synchronizing and reading the clock
-   cost under ~1% of what is measured. These calls also warm caches.
+   growing ``number`` until one block takes at least ``min_run_time / 1000``
+   and 200x the timer overhead, so that synchronizing and reading the clock
+   cost under 0.5% of what is measured, while blocks stay short enough that
+   the median ignores blocks hit by preemption. These calls also warm caches.
 4. **Adaptive repeats**: timed blocks (device synchronized before the start
    and before the stop of every block) until the interquartile range is
    below ``threshold`` x median, with at least ``min_runs`` blocks and
@@ -115,7 +116,10 @@ def measure(
     overhead = quantile(sorted(empties), 0.5)
 
     # 3. warm-up and block size
-    target_block = max(min_run_time / 10.0, 100.0 * overhead, 1e-4)
+    # Short blocks (like torch's Timer: min_run_time / 1000) give many
+    # replicates, and a median that ignores the blocks hit by preemption on a
+    # busy machine; 200 x overhead keeps sync + clock under 0.5 % of a block.
+    target_block = max(min_run_time / 1000.0, 200.0 * overhead, 5e-5)
     warm_calls = 0
     warm_time = 0.0
     if number is None:

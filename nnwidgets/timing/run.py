@@ -17,6 +17,7 @@ import linecache
 import re
 import sys
 import time
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -229,6 +230,11 @@ class CellCode:
         # blank lines in front keep the cell's line numbers (SyntaxErrors included)
         tree = ast.parse("\n" * offset + timed_src, self.filename)
         self.has_expression = bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
+        # Fast path: the timed part as the body of a function whose assigned
+        # names are declared global (so it behaves as module-level code in the
+        # namespace), called directly: ~50 ns per call instead of ~250 ns for
+        # exec(). Code a function body cannot hold falls back to exec().
+        self.function_code = _as_function(tree, self.filename, self.has_expression)
         if self.has_expression:
             last = tree.body[-1]
             assign = ast.Assign(targets=[ast.Name(OUTPUT_NAME, ast.Store())], value=last.value)
@@ -239,6 +245,16 @@ class CellCode:
     def make(self, namespace: dict) -> Callable[[], Any]:
         if self.setup_code is not None:
             exec(self.setup_code, namespace)
+        if self.function_code is not None:
+            fn = types.FunctionType(self.function_code, namespace, _FUNCTION_NAME)
+            if self.has_expression:
+                return fn
+
+            def call_out():
+                fn()
+                return namespace.get("out")
+
+            return call_out
         code = self.timed_code
         key = OUTPUT_NAME if self.has_expression else "out"
 
@@ -247,6 +263,103 @@ class CellCode:
             return namespace.get(key)
 
         return call
+
+
+_FUNCTION_NAME = "__gputime_timed__"
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
+           ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _bound_names(body: list) -> set:
+    """Names that module-level ``body`` binds in its own scope."""
+    names: set = set()
+
+    def visit(node, in_comprehension=False):
+        if isinstance(node, (ast.Global, ast.Nonlocal, ast.Yield, ast.YieldFrom, ast.Await, ast.Return)):
+            raise _Unsupported
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            raise _Unsupported
+        if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)  # binds in the enclosing scope, even in a comprehension
+        if in_comprehension:
+            for child in ast.iter_child_nodes(node):
+                visit(child, True)
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            names.add(node.rest)
+        if isinstance(node, _SCOPES):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+                outer = list(node.decorator_list)
+                if isinstance(node, ast.ClassDef):
+                    outer += node.bases + [k.value for k in node.keywords]
+                else:
+                    outer += node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
+                for child in outer:
+                    visit(child)
+            elif isinstance(node, ast.Lambda):
+                for child in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
+                    visit(child)
+            else:  # comprehension: only walrus targets leak out
+                for child in ast.iter_child_nodes(node):
+                    visit(child, True)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for stmt in body:
+        visit(stmt)
+    return names
+
+
+def _as_function(tree: ast.Module, filename: str, returns_last: bool):
+    """Code object of ``def f(): global <bound names>; <body>`` (the last
+    expression returned), or None when the body cannot be a function body."""
+    import copy
+
+    try:
+        body = copy.deepcopy(tree.body)
+        names = sorted(_bound_names(body))
+    except _Unsupported:
+        return None
+    if returns_last:
+        last = body[-1]
+        body[-1] = ast.copy_location(ast.Return(value=last.value), last)
+    first = body[0] if body else None
+    if names:
+        decl = ast.Global(names=names)
+        if first is not None:
+            ast.copy_location(decl, first)
+        body.insert(0, decl)
+    if not body:
+        body = [ast.Pass()]
+    func = ast.FunctionDef(name=_FUNCTION_NAME, args=ast.arguments(
+        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
+        body=body, decorator_list=[], returns=None, type_params=[])
+    if first is not None:
+        ast.copy_location(func, first)
+    module = ast.Module(body=[func], type_ignores=[])
+    ast.fix_missing_locations(module)
+    try:
+        code = compile(module, filename, "exec")
+    except SyntaxError:
+        return None
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType) and const.co_name == _FUNCTION_NAME:
+            return const
+    return None
 
 
 def _device_env(dev: TimingDevice) -> dict:

@@ -10,7 +10,9 @@ from nnwidgets.timing import time_code
 from nnwidgets.widgets.gputime import GPUTimePanel, get_panel, gputime
 
 QUICK = dict(repeat=3, number=1, warmup=0)
-SLEEPY = "if hasattr(device, 'launch'):\n    device.launch(time.sleep, 0.002)\nelse:\n    time.sleep(n * 2e-7)\nout = n"
+SWEEP = dict(repeat=5, number=1, warmup=0)
+# CPU: 1 µs per element; fake GPU: 5 ms whatever n (wide margins for a busy machine)
+SLEEPY = "if hasattr(device, 'launch'):\n    device.launch(time.sleep, 0.005)\nelse:\n    time.sleep(n * 1e-6)\nout = n"
 
 
 @pytest.fixture
@@ -20,24 +22,24 @@ def panel():
 
 def test_html_has_stable_classes_and_one_row_per_device_and_size(panel, fake_registered):
     panel.add(time_code(SLEEPY, namespace={"time": time}, label="sleep", devices="cpu,fake",
-                        sizes=[1000, 40000], **QUICK))
+                        sizes=[200, 25000], **SWEEP))
     html = panel._repr_mimebundle_()["text/html"]
     assert html.startswith('<div class="nnw-gputime"')
     rows = re.findall(r'<tr class="nnw-gputime-row" ([^>]*)>', html)
     assert len(rows) == 4
-    assert 'data-device="fake" data-n="40000" data-status="measured"' in html
+    assert 'data-device="fake" data-n="25000" data-status="measured"' in html
     for header in ("median", "spread (IQR/2)", "first call", "speedup", "threads", "dtype", "TF32", "outputs"):
         assert f">{header}</th>" in html
     assert "baseline" in html and "allclose ✓" in html
-    assert "fake starts to win from n = 40,000" in html
+    assert "fake starts to win from n = 25,000" in html
     assert 'class="nnw-gputime-plot"' in html  # the sweep plot, embedded for static viewers
 
 
 def test_speedup_is_baseline_median_over_row_median(panel, fake_registered):
-    run = time_code(SLEEPY, namespace={"time": time}, label="s", devices="cpu,fake", sizes=[40000], **QUICK)
+    run = time_code(SLEEPY, namespace={"time": time}, label="s", devices="cpu,fake", sizes=[25000], **SWEEP)
     panel.add(run)
-    cpu, fake = run.row("cpu", 40000), run.row("fake", 40000)
-    assert panel.baseline(40000) is cpu
+    cpu, fake = run.row("cpu", 25000), run.row("fake", 25000)
+    assert panel.baseline(25000) is cpu
     assert panel.speedup(fake) == pytest.approx(cpu.median / fake.median)
     assert panel.speedup(fake) > 1
 
@@ -97,7 +99,7 @@ def test_figure_bars_without_sweep_and_lines_with_sweep(panel, fake_registered):
     bars = panel.figure()
     assert len(bars.axes[0].patches) == 2
     panel.add(time_code(SLEEPY, namespace={"time": time}, label="sweep", devices="cpu,fake",
-                        sizes=[1000, 40000], **QUICK))
+                        sizes=[200, 25000], **SWEEP))
     lines = panel.figure().axes[0]
     assert lines.get_xscale() == "log" and len(lines.get_lines()) >= 2
     assert lines.get_xlabel() == "size n"

@@ -50,18 +50,19 @@ def test_cell_code_tracebacks_show_cell_lines():
 
 
 def test_sweep_finds_where_the_async_device_starts_to_win(fake_registered):
-    # CPU cost grows with n (2e-7 s per element); the fake GPU costs 2 ms whatever n
+    # CPU cost grows with n (1 µs per element); the fake GPU costs 5 ms whatever n
+    # (wide margins: sleeps wake up late on a busy machine)
     code = (
         "if hasattr(device, 'launch'):\n"
-        "    device.launch(time.sleep, 0.002)\n"
+        "    device.launch(time.sleep, 0.005)\n"
         "else:\n"
-        "    time.sleep(n * 2e-7)\n"
+        "    time.sleep(n * 1e-6)\n"
     )
-    run = time_code(code, namespace={"time": time}, devices="cpu,fake", sizes=[1000, 4000, 40000],
-                    repeat=3, number=1, warmup=0)
-    assert run.speedup("fake", 1000) < 1 < run.speedup("fake", 40000)
-    assert run.crossover("fake") == 40000
-    assert run.row("fake", 40000).median >= 0.002
+    run = time_code(code, namespace={"time": time}, devices="cpu,fake", sizes=[200, 1000, 25000],
+                    repeat=5, number=1, warmup=0)
+    assert run.speedup("fake", 200) < 1 < run.speedup("fake", 25000)
+    assert run.crossover("fake") == 25000
+    assert run.row("fake", 25000).median >= 0.005
     df = run.to_dataframe()
     assert set(df["device"]) == {"cpu", "fake"} and len(df) == 6
     assert {"median_s", "q1_s", "q3_s", "first_call_s", "threads"} <= set(df.columns)
