@@ -73,10 +73,10 @@ def load_workloads(quick):
         ("diabetes [100]", "reg", [100], ep(500), diabetes),
         ("diabetes [5000]", "reg", [5000], ep(100), diabetes),
         ("diabetes [30]*5", "reg", [30] * 5, ep(500), diabetes),
-        ("diabetes [1000]*10", "reg", [1000] * 10, ep(20), diabetes),
-        ("V1 sim [100]*3", "reg", [100] * 3, ep(50), v1_split),
-        ("V1 sim [300]*3", "reg", [300] * 3, ep(30), v1_split),
-        ("V1 sim [1000]", "reg", [1000], ep(20), v1_split),
+        ("diabetes [1000]*10", "reg", [1000] * 10, ep(10), diabetes),
+        ("V1 sim [100]*3", "reg", [100] * 3, ep(30), v1_split),
+        ("V1 sim [300]*3", "reg", [300] * 3, ep(20), v1_split),
+        ("V1 sim [1000]", "reg", [1000], ep(10), v1_split),
     ]
     if MICE_CSV.exists():
         mice = pd.read_csv(MICE_CSV)

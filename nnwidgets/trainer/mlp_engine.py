@@ -167,6 +167,7 @@ class StackNet:
         self.WsT = [W.transpose(1, 2) for W in self.Ws]
         self.pc = self.params[:, : layout.n_coef]
         self.gc = self.grads[:, : layout.n_coef]
+        self.pc_flat = self.pc.reshape(-1) if K == 1 else None
         self._act = _hidden_forward(activation)
         self._dact = _hidden_backward(activation)
         self._buffers: dict[int, tuple] = {}
@@ -253,7 +254,11 @@ class StackNet:
             if self.loss == "squared_error":
                 torch.sub(out, Y, out=delta)
                 if isinstance(w, float):
-                    q = _rowdot(delta.view(self.K, -1), delta.view(self.K, -1))
+                    if self.K == 1:
+                        dflat = delta.view(-1)
+                        q = torch.dot(dflat, dflat).view(1)
+                    else:
+                        q = _rowdot(delta.view(self.K, -1), delta.view(self.K, -1))
                     delta.mul_(w)
                 else:
                     d2 = delta * delta
@@ -269,7 +274,10 @@ class StackNet:
                 delta.mul_(w)
             acc.addcmul_(q, lossc)
             if regl is not None:
-                acc.addcmul_(_rowdot(self.pc, self.pc), regl)
+                if self.K == 1:
+                    acc.addcmul_(torch.dot(self.pc_flat, self.pc_flat).view(1), regl)
+                else:
+                    acc.addcmul_(_rowdot(self.pc, self.pc), regl)
         else:
             torch.sub(out, Y, out=delta)
             delta.mul_(w)
@@ -436,6 +444,10 @@ class _Schedule:
             coef[:, _C_PV, :] = np.where(self.nesterov, mom, 1.0) * a
         self.coef = coef
         self._set_reg()
+        self.cum_act = np.cumsum(act, axis=0).astype(np.float64)
+        self.fused = solver == "adam" and K == 1 and _FUSED_ADAM
+        self._uploaded = False
+        self._last_lr = None
         self.coef_d = torch.empty((S, _NCOEF, K, 1), dtype=dtype, device=device)
         # per-step views, built once
         self.step_io = []
@@ -483,18 +495,26 @@ class _Schedule:
             self._set_reg()
         coef = self.coef
         a = self.act
+        changed = SWh is not None or not self._uploaded
         if self.solver == "adam":
-            t0 = np.array([r.opt_state["t"] for r in mr], dtype=np.float64)
-            t = t0[None, :] + np.cumsum(a, axis=0)
-            t = np.maximum(t, 1.0)
-            lr_t = self.lr_init * np.sqrt(1 - self.b2 ** t) / (1 - self.b1 ** t)
-            coef[:, _C_LR, :] = -lr_t * a
+            if not self.fused:  # the fused kernel takes the step count itself
+                t0 = np.array([r.opt_state["t"] for r in mr], dtype=np.float64)
+                t = t0[None, :] + self.cum_act
+                np.maximum(t, 1.0, out=t)
+                lr_t = self.lr_init * np.sqrt(1 - self.b2 ** t) / (1 - self.b1 ** t)
+                coef[:, _C_LR, :] = -lr_t * a
+                changed = True
         else:
             lr = np.array([r.opt_state["lr"] for r in mr], dtype=np.float64)
-            coef[:, _C_LR, :] = -lr * a
-            coef[:, _C_PG, :] = np.where(self.nesterov, -lr, 0.0) * a
+            if self._last_lr is None or not np.array_equal(lr, self._last_lr):
+                coef[:, _C_LR, :] = -lr * a
+                coef[:, _C_PG, :] = np.where(self.nesterov, -lr, 0.0) * a
+                self._last_lr = lr
+                changed = True
         self.idx_d.copy_(torch.from_numpy(idx))
-        self.coef_d.copy_(torch.from_numpy(coef).unsqueeze(-1))
+        if changed:
+            self.coef_d.copy_(torch.from_numpy(coef).unsqueeze(-1))
+            self._uploaded = True
         if w is not None:
             self.w_d.copy_(torch.from_numpy(w))
 
@@ -779,7 +799,7 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                         d = (pv - vy) ** 2
                         ssr = (d * net.vmask.unsqueeze(2)).sum(dim=1)  # [K, O]
                         parts += [ssr.reshape(-1), fin]
-                host = torch.cat([p.reshape(-1).to(torch.float64) for p in parts]).cpu().numpy()
+                host = torch.cat([p.reshape(-1) for p in parts]).cpu().numpy().astype(np.float64)
                 t1 = time.perf_counter()
                 epoch_time = t1 - t0
                 elapsed = t1 - t_begin
