@@ -1,0 +1,226 @@
+"""Batched grid search vs scikit-learn's one-by-one search, side by side.
+
+Workloads (from the lectures):
+
+1. ``choice``: the alpha search on the 5-layer choice classifier
+   ``MLPClassifier([100, 100, 30, 30, 10], random_state=1, max_iter=10000)``,
+   ``GridSearchCV(..., {'alpha': np.logspace(-5, -1, 30)}, cv=5,
+   scoring='accuracy')`` on the 193 training trials of the 276 x 691 mouse
+   choice data (``train_test_split(test_size=0.3, random_state=3)``). The
+   data are nnwidgets' deterministic SIMULATED stand-in
+   (``nnwidgets.datasets.load_mouse_choice()``), not the recordings.
+2. ``mice``: the SVC-free part of the mice-protein search: an alpha grid for
+   the lecture's ``MLPClassifier([100], random_state=1, max_iter=10000)``,
+   cv=5, accuracy, on the real ``Data_Cortex_Nuclear.csv`` prepared exactly as
+   in the lecture (751 x 69 training rows, 8 classes).
+
+Each workload runs nnwidgets, then scikit-learn, then nnwidgets again
+(interleaved, same process, same thread count; nnwidgets' time is the mean
+of its two runs, both shown). Printed per workload: seconds, speed-up,
+selected alpha and CV score of each, and the FLOP rate nnwidgets achieved
+against this machine's measured matmul peak (a large float32 ``torch.mm`` at
+the same thread count).
+
+FLOPs are counted from the epochs each model actually trained (the search's
+callbacks report them): per sample and epoch, 2 x weights for the forward
+pass, 2 x weights for the weight gradients, 2 x (weights - first layer) for
+propagating deltas (the input needs none). Element-wise work, validation and
+scoring are not counted, so the rate is a lower bound on work done.
+
+    python benchmarks/bench_search.py            # full: 30 alphas (choice), 10 alphas (mice)
+    python benchmarks/bench_search.py --quick    # smoke run: 4 and 3 alphas
+    python benchmarks/bench_search.py --threads 1 --workload choice
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+MICE_CSV = REPO.parent / "shared" / "datasets" / "Data_Cortex_Nuclear.csv"
+
+
+def _set_threads(n: int) -> None:
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NNWIDGETS_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer alphas (smoke run)")
+    ap.add_argument("--threads", type=int, default=2, help="torch and BLAS threads for both sides")
+    ap.add_argument("--workload", choices=("choice", "mice", "all"), default="all")
+    ap.add_argument("--dtype", default="float32", help="nnwidgets dtype (float32 default, as shipped)")
+    args = ap.parse_args(argv)
+    _set_threads(args.threads)  # before numpy/torch start their pools
+
+    import warnings
+
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")  # ConvergenceWarning noise on both sides
+
+    peak = measure_peak(torch, args.threads)
+    print(f"machine: {os.cpu_count()} CPUs visible, no GPU; threads: {args.threads} "
+          f"(torch.set_num_threads + OMP/MKL/OpenBLAS); torch {torch.__version__}")
+    print(f"measured float32 matmul peak: {peak:.1f} GFLOP/s (4096x4096 torch.mm, best of 5)")
+
+    rows = []
+    if args.workload in ("choice", "all"):
+        rows.append(run_workload("choice", *choice_setup(np, args.quick), args, np, peak))
+    if args.workload in ("mice", "all"):
+        setup = mice_setup(np, args.quick)
+        if setup is None:
+            print(f"mice: skipped, {MICE_CSV} not found")
+        else:
+            rows.append(run_workload("mice", *setup, args, np, peak))
+
+    print()
+    print(f"{'workload':10s} {'fits':>5s} {'sklearn s':>10s} {'nnwidgets s':>12s} {'speed-up':>9s} "
+          f"{'GFLOP/s':>8s} {'% peak':>7s}  selected alpha (sklearn / nnwidgets)")
+    for r in rows:
+        print(f"{r['name']:10s} {r['fits']:5d} {r['t_sk']:10.1f} {r['t_nn']:12.1f} {r['ratio']:8.1f}x "
+              f"{r['gflops']:8.2f} {100 * r['gflops'] / peak:6.1f}%  "
+              f"{r['alpha_sk']:.3g} / {r['alpha_nn']:.3g} ({r['same']})")
+    return 0
+
+
+def measure_peak(torch, threads: int) -> float:
+    a = torch.randn(4096, 4096)
+    b = torch.randn(4096, 4096)
+    a @ b
+    best = 0.0
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a @ b
+        dt = time.perf_counter() - t0
+        best = max(best, 2 * 4096**3 / dt / 1e9)
+    return best
+
+
+def choice_setup(np, quick):
+    from sklearn.model_selection import train_test_split
+
+    from nnwidgets.datasets import load_mouse_choice
+
+    bunch = load_mouse_choice()  # deterministic simulated stand-in (276 x 691)
+    X_train, X_test, y_train, y_test = train_test_split(
+        bunch.data, bunch.target, shuffle=True, test_size=0.3, random_state=3)
+    alphas = np.logspace(-5, -1, 4 if quick else 30)
+    desc = (f"5-layer choice classifier [100,100,30,30,10], {len(alphas)} alphas x 5 folds, "
+            f"SIMULATED mouse-choice data {bunch.data.shape}, train {X_train.shape}")
+    return desc, [100, 100, 30, 30, 10], {"alpha": alphas}, X_train, y_train, X_test, y_test
+
+
+def mice_setup(np, quick):
+    if not MICE_CSV.exists():
+        return None
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    mice = pd.read_csv(MICE_CSV)  # as in the lecture
+    miss_too_many = mice.isnull().sum() > 10
+    mice3 = mice.loc[:, ~miss_too_many].dropna()
+    X = mice3.loc[:, "DYRK1A_N":"CaNA_N"]
+    y = mice3["class"]
+    X_train, X_test, y_train, y_test = train_test_split(X, y, shuffle=True, test_size=0.3, random_state=3)
+    alphas = np.logspace(-5, -1, 3 if quick else 10)
+    desc = (f"mice protein [100] classifier, {len(alphas)} alphas x 5 folds, real data "
+            f"(Data_Cortex_Nuclear.csv), train {X_train.shape}, 8 classes")
+    return desc, [100], {"alpha": alphas}, X_train, y_train, X_test, y_test
+
+
+class EpochCounter:
+    """Counts the epochs each (candidate, fold) model trained."""
+
+    def __init__(self):
+        self.epochs = {}
+
+    def on_fit_begin(self, **kw):
+        pass
+
+    def on_epoch_end(self, run=0, record=None, **kw):
+        self.epochs[run] = self.epochs.get(run, 0) + 1
+
+    def on_fit_end(self, **kw):
+        pass
+
+
+def run_workload(name, desc, hidden, grid, X_train, y_train, X_test, y_test, args, np, peak):
+    from sklearn.model_selection import GridSearchCV as SkGridSearchCV
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    from nnwidgets.trainer.estimators import MLPClassifier
+    from nnwidgets.trainer.search import GridSearchCV
+
+    print(f"\n== {name}: {desc}")
+    sk_est = SkMLPClassifier(hidden_layer_sizes=hidden, random_state=1, max_iter=10000)
+    nn_est = MLPClassifier(hidden_layer_sizes=hidden, random_state=1, max_iter=10000, dtype=args.dtype)
+    # warm-up (library initialisation, first-call allocations): not timed
+    Xs, ys = np.asarray(X_train)[:40], np.asarray(y_train)[:40]
+    SkMLPClassifier(hidden_layer_sizes=hidden, max_iter=3).fit(Xs, ys)
+    MLPClassifier(hidden_layer_sizes=hidden, max_iter=3, dtype=args.dtype).fit(Xs, ys)
+
+    def nn_run(label):
+        counter = EpochCounter()
+        t0 = time.perf_counter()
+        s = GridSearchCV(nn_est, grid, cv=5, scoring="accuracy", callbacks=[counter]).fit(X_train, y_train)
+        dt = time.perf_counter() - t0
+        print(f"  nnwidgets GridSearchCV ({label}): {dt:7.1f} s  best {s.best_params_} "
+              f"cv {s.best_score_:.4f}  refit {s.refit_time_:.2f} s  [{s.batch_note_}]", flush=True)
+        return s, dt, counter
+
+    nn1, t_nn1, counter = nn_run("run 1")
+    t0 = time.perf_counter()
+    sk = SkGridSearchCV(sk_est, grid, cv=5, scoring="accuracy", n_jobs=1).fit(X_train, y_train)
+    t_sk = time.perf_counter() - t0
+    print(f"  sklearn   GridSearchCV (n_jobs=1): {t_sk:7.1f} s  best {sk.best_params_} cv {sk.best_score_:.4f}",
+          flush=True)
+    nn2, t_nn2, _ = nn_run("run 2")
+    t_nn = (t_nn1 + t_nn2) / 2
+
+    # FLOPs from the epochs actually trained (fold sizes from the same splitter)
+    folds = [len(tr) for tr, _ in StratifiedKFold(5).split(np.asarray(X_train), np.asarray(y_train))]
+    n_classes = len(np.unique(np.asarray(y_train)))
+    units = [np.asarray(X_train).shape[1]] + list(hidden) + [1 if n_classes == 2 else n_classes]
+    weights = sum(units[i] * units[i + 1] for i in range(len(units) - 1))
+    first = units[0] * units[1]
+    per_sample_epoch = 2 * weights + 2 * weights + 2 * (weights - first)
+    n_models = len(counter.epochs)
+    flops = sum(counter.epochs[k] * folds[k % 5] * per_sample_epoch for k in counter.epochs)
+    fit_share = float(np.sum(nn1.cv_results_["mean_fit_time"]) * 5)  # time in batched training
+    gflops = flops / t_nn / 1e9
+    gflops_fit = flops / fit_share / 1e9 if fit_share > 0 else float("nan")
+    epochs = np.array(list(counter.epochs.values()))
+    print(f"  {n_models} models, epochs min/median/max {epochs.min()}/{int(np.median(epochs))}/{epochs.max()}, "
+          f"{flops / 1e9:.1f} GFLOP; {gflops:.2f} GFLOP/s over the whole search, {gflops_fit:.2f} GFLOP/s "
+          f"in the batched fits ({100 * gflops_fit / peak:.1f}% of the {peak:.0f} GFLOP/s peak); "
+          f"sklearn (same epochs, estimated): {flops / t_sk / 1e9:.2f} GFLOP/s")
+
+    a_sk, a_nn = float(sk.best_params_["alpha"]), float(nn1.best_params_["alpha"])
+    if np.isclose(a_sk, a_nn):
+        same = "same"
+    else:
+        i_nn = int(nn1.best_index_)
+        sk_at_nn = sk.cv_results_["mean_test_score"][i_nn]
+        sd = sk.cv_results_["std_test_score"][sk.best_index_] / np.sqrt(5)
+        same = (f"differs: sklearn's CV score at nnwidgets' alpha {sk_at_nn:.4f} vs its best "
+                f"{sk.best_score_:.4f} (standard error {sd:.4f})")
+    test_sk = sk.score(X_test, y_test)
+    test_nn = nn1.score(X_test, y_test)
+    print(f"  selected alpha: sklearn {a_sk:.4g}, nnwidgets {a_nn:.4g} ({same}); test accuracy of the "
+          f"refitted best: sklearn {test_sk:.4f}, nnwidgets {test_nn:.4f}")
+    print(f"  => speed-up {t_sk / t_nn:.1f}x (nnwidgets runs: {t_nn1:.1f} s, {t_nn2:.1f} s)")
+    return dict(name=name, fits=n_models, t_sk=t_sk, t_nn=t_nn, ratio=t_sk / t_nn, gflops=gflops,
+                alpha_sk=a_sk, alpha_nn=a_nn, same=same if same == "same" else "differs")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
