@@ -1,0 +1,109 @@
+"""Running nbgrader for the course: generate releases, autograde submissions, read grades.
+
+Every call runs the real ``nbgrader`` command line in the course folder, with the
+gradebook database given explicitly (``db_url``) so that several courses (or
+tests) can run side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+
+
+class NbgraderError(RuntimeError):
+    """nbgrader failed; the message holds its output."""
+
+
+def _nbgrader_cmd() -> list[str]:
+    exe = pathlib.Path(sys.executable).with_name("nbgrader")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "nbgrader"]
+
+
+def _env(db_url: str | None, timeout: int | None) -> dict:
+    env = dict(os.environ)
+    bin_dir = str(pathlib.Path(sys.executable).parent)
+    if bin_dir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")  # nbgrader shells out to alembic
+    if db_url:
+        env["NNWIDGETS_GRADEBOOK_URL"] = db_url
+    if timeout:
+        env["NNWIDGETS_CELL_TIMEOUT"] = str(timeout)
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return env
+
+
+def run_nbgrader(root: pathlib.Path, args: list[str], db_url: str | None = None,
+                 timeout: int | None = None, echo: bool = False) -> str:
+    """Run ``nbgrader <args>`` in ``root``; returns its output, raises NbgraderError on failure."""
+    cmd = _nbgrader_cmd() + list(args)
+    proc = subprocess.run(cmd, cwd=root, env=_env(db_url, timeout), capture_output=True, text=True)
+    output = proc.stdout + proc.stderr
+    if echo:
+        print(output, end="")
+    if proc.returncode != 0:
+        raise NbgraderError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}) in {root}:\n{output}")
+    return output
+
+
+def generate(root: pathlib.Path, assignment: str, db_url: str | None = None) -> pathlib.Path:
+    """``nbgrader generate_assignment`` -> ``release/<assignment>/``."""
+    run_nbgrader(root, ["generate_assignment", assignment, "--force"], db_url)
+    return root / "release" / assignment
+
+
+def add_student(root: pathlib.Path, student: str, db_url: str | None = None) -> None:
+    run_nbgrader(root, ["db", "student", "add", student], db_url)
+
+
+def submit(root: pathlib.Path, assignment: str, student: str, notebook: pathlib.Path) -> pathlib.Path:
+    """Place a notebook as ``submitted/<student>/<assignment>/`` (what ``nbgrader collect`` does)."""
+    folder = root / "submitted" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(notebook, folder / f"{assignment}.ipynb")
+    (folder / "timestamp.txt").write_text(time.strftime("%Y-%m-%d %H:%M:%S.000000 UTC", time.gmtime()))
+    return folder
+
+
+def autograde(root: pathlib.Path, assignment: str, student: str | None = None,
+              db_url: str | None = None, timeout: int | None = None, echo: bool = False) -> str:
+    args = ["autograde", assignment, "--force", "--create"]
+    if student:
+        args += ["--student", student]
+    return run_nbgrader(root, args, db_url, timeout, echo=echo)
+
+
+def scores(root: pathlib.Path, assignment: str, student: str, db_url: str | None = None) -> dict:
+    """Points per grade cell of one autograded submission: ``{grade_id: (score, max_score)}``."""
+    from nbgrader.api import Gradebook
+
+    url = db_url or os.environ.get("NNWIDGETS_GRADEBOOK_URL") or f"sqlite:///{root / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        submission = gb.find_submission_notebook(assignment, assignment, student)
+        return {g.name: (g.score, g.max_score) for g in submission.grades}
+
+
+def overview(root: pathlib.Path, db_url: str | None = None):
+    """A DataFrame: one row per (student, assignment) with score, max score and percent."""
+    import pandas as pd
+    from nbgrader.api import Gradebook
+
+    url = db_url or os.environ.get("NNWIDGETS_GRADEBOOK_URL") or f"sqlite:///{root / 'gradebook.db'}"
+    rows = []
+    with Gradebook(url) as gb:
+        for assignment in gb.assignments:
+            for submission in assignment.submissions:
+                rows.append({
+                    "student": submission.student_id,
+                    "assignment": assignment.name,
+                    "score": submission.score,
+                    "max_score": submission.max_score,
+                })
+    frame = pd.DataFrame(rows, columns=["student", "assignment", "score", "max_score"])
+    if len(frame):
+        frame["percent"] = 100 * frame["score"] / frame["max_score"].where(frame["max_score"] > 0)
+    return frame

@@ -1,0 +1,111 @@
+"""``nnwidgets course record-references``: execute each key, store its reference metrics.
+
+The values recorded for an assignment are the names its test cells use as
+``{{ref:NAME}}`` (variables of the executed key), plus the ``record.NAME: <expression>``
+lines of its ``[meta]`` cell. Values published in the lecture (``published.NAME: value``)
+are stored next to them, and a recorded value with the same name must match the
+published one (relative difference below 1e-6) when the data is the same.
+The result goes to ``assignments/references.json``; rebuild the source notebooks after.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import tempfile
+import time
+
+from nnwidgets.course import authoring
+from nnwidgets.course.build import REFERENCES, load_references, parse_file
+
+
+def _ref_names(cells) -> list[str]:
+    names = []
+    for cell in cells:
+        for kind, name in authoring.PLACEHOLDER.findall(cell.source):
+            if kind == "ref" and name not in names:
+                names.append(name)
+    return names
+
+
+def key_notebook(root: pathlib.Path, assignment: str):
+    """The key (solutions kept, test cells dropped) followed by a cell printing the references."""
+    path = root / "assignments" / f"{assignment}.py"
+    meta, cells = parse_file(path)
+    expressions = {name: name for name in _ref_names(cells)}
+    for key, value in meta.items():
+        if key.startswith("record."):
+            expressions[key[len("record."):]] = value
+    kept = [c for c in cells if c.kind != "tests"]
+    nb = authoring.to_notebook(meta, kept, filename=str(path), strip_placeholders=True)
+    import nbformat
+
+    probe = (
+        "import json as _json, numpy as _np\n"
+        f"_exprs = {expressions!r}\n"
+        "def _plain(v):\n"
+        "    v = _np.asarray(v)\n"
+        "    return v.item() if v.ndim == 0 else v.tolist()\n"
+        "print('NNWIDGETS-REFERENCES ' + _json.dumps({k: _plain(eval(e)) for k, e in _exprs.items()}))"
+    )
+    nb.cells.append(nbformat.v4.new_code_cell(probe))
+    return meta, nb
+
+
+def execute(nb, cwd: pathlib.Path, timeout: int = 600):
+    from nbclient import NotebookClient
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd)}})
+    client.execute()
+    return nb
+
+
+def cell_seconds(cell) -> float:
+    """Execution time nbclient recorded for a cell (0 when unknown)."""
+    from datetime import datetime
+
+    timing = cell.get("metadata", {}).get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not start or not end:
+        return 0.0
+    parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(end) - parse(start)).total_seconds()
+
+
+def slowest_cells(nb, n: int = 3):
+    timed = [(cell_seconds(c), c.source.strip().splitlines()[0][:70] if c.source.strip() else "")
+             for c in nb.cells if c.cell_type == "code"]
+    return sorted(timed, reverse=True)[:n]
+
+
+def record(root: pathlib.Path, assignments: list[str], timeout: int = 600) -> dict:
+    """Execute the keys of ``assignments`` and update ``assignments/references.json``."""
+    references = load_references(root)
+    for assignment in assignments:
+        meta, nb = key_notebook(root, assignment)
+        print(f"[record-references] executing the key of {assignment} ...", flush=True)
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            execute(nb, pathlib.Path(tmp), timeout)
+        seconds = time.perf_counter() - start
+        for seconds_cell, source in slowest_cells(nb, 3):
+            print(f"[record-references]   {seconds_cell:6.1f} s  {source}", flush=True)
+        text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+        line = next(ln for ln in text.splitlines() if ln.startswith("NNWIDGETS-REFERENCES "))
+        recorded = json.loads(line.split(" ", 1)[1])
+        published = {k[len("published."):]: float(v) for k, v in meta.items()
+                     if k.startswith("published.")}
+        for name, value in published.items():
+            if name in recorded and abs(recorded[name] - value) > 1e-6 * max(1.0, abs(value)):
+                print(f"[record-references] WARNING {assignment}.{name}: recorded {recorded[name]!r} "
+                      f"differs from the lecture's published {value!r}", flush=True)
+        references[assignment] = {
+            "published": published,
+            "recorded": recorded,
+            "key_seconds": round(seconds, 1),
+        }
+        print(f"[record-references] {assignment}: {len(recorded)} values in {seconds:.1f} s", flush=True)
+    path = root / "assignments" / REFERENCES
+    path.write_text(json.dumps(references, indent=1, sort_keys=True) + "\n")
+    return references

@@ -1,0 +1,49 @@
+"""Helpers for nbgrader autograder test cells (no UI).
+
+Every check recomputes what it grades from the student's objects (their fitted
+model, predictions on held-out data), compares with a tolerance that fits the
+metric and its randomness, and on failure prints a diagnostic to **stdout**
+(what was expected, what was found, the likely cause) before raising
+:class:`GradingFailure` (an ``AssertionError``). Nothing is ever written to
+stderr: nbgrader gives 0 points to a test cell with stderr output, so warnings
+raised inside the checks are silenced.
+
+Typical test cell::
+
+    from nnwidgets.grading import check_fitted, check_trained_on, check_model_metric
+    check_fitted(logr_model, "logr_model")
+    check_trained_on(logr_model, X_train, y_train, X_test, y_test, name="logr_model")
+    check_model_metric(logr_model, X_test, y_test, "accuracy", reported=logr_test_accuracy,
+                       name="logr_test_accuracy")
+    ### BEGIN HIDDEN TESTS
+    check_model_metric(logr_model, X_test, y_test, "accuracy", expected=0.8915662650602409)
+    ### END HIDDEN TESTS
+"""
+
+from nnwidgets.grading.checks import (
+    check_answer,
+    check_array,
+    check_fitted,
+    check_model_metric,
+    check_reported,
+    check_trained_on,
+    check_value,
+)
+from nnwidgets.grading.diagnostics import GradingFailure, fail
+from nnwidgets.grading.metrics import compute_metric, metric_tolerance
+from nnwidgets.grading.quiet import quiet
+
+__all__ = [
+    "GradingFailure",
+    "check_answer",
+    "check_array",
+    "check_fitted",
+    "check_model_metric",
+    "check_reported",
+    "check_trained_on",
+    "check_value",
+    "compute_metric",
+    "fail",
+    "metric_tolerance",
+    "quiet",
+]

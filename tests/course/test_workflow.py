@@ -1,0 +1,112 @@
+"""The instructor workflow with real nbgrader and a real gradebook, end to end.
+
+For every assignment: generate the release (identical to the committed one), then
+autograde three submissions in one nbgrader run: the key (full marks), the untouched
+release (zero on the graded cells, no crash) and, for assignment 1, wrong work with
+one fault per exercise (test set used for training, hard-coded metric, edited and
+deleted test cells, an infinite loop, a cell that raises).
+"""
+
+import json
+
+import nbformat
+import pytest
+
+from nnwidgets.course.layout import assignment_ids
+from nnwidgets.course.nbgrader_ops import autograde, generate, scores, submit
+
+from course_testlib import REPO, cell_by_id, graded_ids, make_course, read_nb
+
+ASSIGNMENTS = assignment_ids(REPO)
+
+
+def _write(nb, path):
+    nbformat.write(nb, str(path))
+    return path
+
+
+def _replace_solution(nb, grade_id, new_source):
+    cell_by_id(nb, grade_id).source = new_source
+
+
+def wrong_work_a1(release_nb, key_nb):
+    """The key with one fault per exercise; expected score per test cell."""
+    nb = nbformat.from_dict(json.loads(json.dumps(key_nb)))
+    # an infinite loop where question 1 is answered (interrupted by the cell timeout)
+    _replace_solution(nb, "q-diabetes-analysis", "while True:\n    pass\nanalysis_diabetes = 'regression'")
+    # the linear model trained on the test set, and its test cell edited to pass anyway
+    _replace_solution(nb, "lr", cell_by_id(nb, "lr").source.replace(
+        "lr_model.fit(X_train, y_train)", "lr_model.fit(X_test, y_test)"))
+    cell_by_id(nb, "test-lr").source = "pass  # tests? what tests?"
+    # a cell that raises before the network is built
+    _replace_solution(nb, "net-1x5000", "raise RuntimeError('I give up')\n" + cell_by_id(nb, "net-1x5000").source)
+    # question 3 answered right, but its test cell deleted (nbgrader puts it back)
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test-q-v1-analysis"]
+    # a hard-coded metric instead of the network's own
+    _replace_solution(nb, "net-v1-3x100", cell_by_id(nb, "net-v1-3x100").source.replace(
+        "net_v1_3x100_test_MSE = mean_squared_error(y_test, net_v1_3x100_test_pred)",
+        "net_v1_3x100_test_MSE = 1234.5"))
+    expected = {"test-q-diabetes-analysis": 0.0, "test-lr": 0.0, "test-net-1x5000": 0.0,
+                "test-q-v1-analysis": 1.0, "test-net-v1-3x100": 0.0}
+    return nb, expected
+
+
+WRONG_WORK = {"a1_regression": wrong_work_a1}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_generate_and_autograde(assignment, tmp_path, course_env):
+    root = make_course(tmp_path, assignment)
+    release = generate(root, assignment)
+    released = release / f"{assignment}.ipynb"
+    committed = REPO / "release" / assignment / f"{assignment}.ipynb"
+    assert released.read_text() == committed.read_text(), (
+        f"release/{assignment} is stale: run `nnwidgets course release {assignment}`")
+
+    key = read_nb(root / "source" / assignment / f"{assignment}.ipynb")
+    blank = read_nb(released)
+    points = graded_ids(key)
+    assert points, f"{assignment} has no autograded test cells"
+    work = tmp_path / "work"
+    work.mkdir()
+    submit(root, assignment, "key", _write(key, work / "key.ipynb"))
+    submit(root, assignment, "blank", _write(blank, work / "blank.ipynb"))
+    expected_wrong = None
+    if assignment in WRONG_WORK:
+        wrong, expected_wrong = WRONG_WORK[assignment](blank, key)
+        submit(root, assignment, "wrong", _write(wrong, work / "wrong.ipynb"))
+
+    autograde(root, assignment, db_url=None, timeout=60)
+
+    key_scores = scores(root, assignment, "key")
+    for grade_id, maximum in points.items():
+        assert key_scores[grade_id] == (maximum, maximum), (grade_id, key_scores[grade_id])
+    blank_scores = scores(root, assignment, "blank")
+    for grade_id in points:
+        assert blank_scores[grade_id][0] == 0, (grade_id, blank_scores[grade_id])
+    if expected_wrong is not None:
+        wrong_scores = scores(root, assignment, "wrong")
+        found = {g: wrong_scores[g][0] for g in expected_wrong}
+        assert found == expected_wrong
+        graded = read_nb(root / "autograded" / "wrong" / assignment / f"{assignment}.ipynb")
+        original = cell_by_id(key, "test-lr").source
+        assert cell_by_id(graded, "test-lr").source == original  # the edited test was restored
+        assert cell_by_id(graded, "test-q-v1-analysis").source  # the deleted test is back
+        loop_outputs = cell_by_id(graded, "q-diabetes-analysis").outputs
+        assert any(o.get("ename") in ("CellTimeoutError", "KeyboardInterrupt") for o in loop_outputs)
+        # diagnostics reach the student on stdout
+        lr_out = "".join(o.get("text", "") for o in cell_by_id(graded, "test-lr").outputs)
+        assert "trained on the test set" in lr_out
+    for student in ("key", "blank") + (("wrong",) if expected_wrong else ()):
+        graded = read_nb(root / "autograded" / student / assignment / f"{assignment}.ipynb")
+        for grade_id in points:
+            cell = cell_by_id(graded, grade_id)
+            assert not any(o.get("name") == "stderr" for o in cell.outputs), (student, grade_id)
+
+
+def test_source_notebooks_are_up_to_date():
+    from nnwidgets.course.build import build
+
+    stale = build(REPO, check=True)
+    assert not stale, f"stale source notebooks {stale}: run `nnwidgets course build`"
