@@ -90,8 +90,12 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
     title : shown above the plot.
     mode : ``"auto"`` (widget in Jupyter, text elsewhere), ``"widget"``,
         ``"text"`` or ``"none"``.
-    update_interval : seconds between updates sent to the browser (0.1: at
-        most 10 updates per second).
+    update_interval : the shortest time between updates sent to the browser
+        (0.1: at most 10 updates per second).
+    max_overhead : the share of the kernel's time that updates may take
+        (default 0.01): when sending one update costs more (a loaded machine,
+        a slow IOPub thread), updates are spaced further apart so that live
+        plotting stays under this share. None: always ``update_interval``.
     text_interval : seconds between progress lines in text mode.
     static_image : replace the live view by a PNG of the final curves when
         training ends (kept in saved notebooks).
@@ -124,6 +128,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         *,
         mode: str = "auto",
         update_interval: float = 0.1,
+        max_overhead: float | None = 0.01,
         text_interval: float = 2.0,
         static_image: bool = True,
         finalize_on_fit_end: bool = True,
@@ -135,6 +140,11 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         if update_interval < 0:
             raise ValueError(f"update_interval={update_interval!r} must be >= 0 seconds")
         self.update_interval = float(update_interval)
+        if max_overhead is not None and not 0 < max_overhead < 1:
+            raise ValueError(f"max_overhead={max_overhead!r} must be a fraction between 0 and 1, or None")
+        self.max_overhead = max_overhead
+        self._interval = self.update_interval  # adapted to the measured cost of an update
+        self._update_cost: float | None = None
         self.text_interval = float(text_interval)
         self.static_image = bool(static_image)
         self.finalize_on_fit_end = bool(finalize_on_fit_end)
@@ -211,7 +221,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             r["val"].append(record.get("val_loss"))
             self._last_record = record
             now = time.perf_counter()
-            if now - self._last_flush >= self.update_interval:
+            if now - self._last_flush >= self._interval:
                 self._flush(now)
         return STOP if self._stop.is_set() else None
 
@@ -251,6 +261,10 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                         self.points_update = {"seq": self.updates_sent, "data": data}
                     self.n_points = npoints
                     self._set_progress(rec, now)
+            if self.max_overhead is not None:
+                cost = time.perf_counter() - now
+                self._update_cost = cost if self._update_cost is None else 0.7 * self._update_cost + 0.3 * cost
+                self._interval = max(self.update_interval, self._update_cost / self.max_overhead)
         elif self.mode == "text":
             if rec is not None and not final and now - self._last_text >= self.text_interval:
                 self._last_text = now

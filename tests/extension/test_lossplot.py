@@ -41,7 +41,7 @@ def points(sent, run=None):
 
 def test_only_new_points_are_sent_and_traits_follow(data):
     X, y = data
-    plot = LiveLossPlot(mode="widget", update_interval=0)
+    plot = LiveLossPlot(mode="widget", update_interval=0, max_overhead=None)
     sent = recording(plot)
     res = train_module(nn.Linear(4, 1), X, y, X_val=X[:10], y_val=y[:10], epochs=25, loss="mse",
                        lr=0.05, callbacks=[plot])
@@ -56,6 +56,25 @@ def test_only_new_points_are_sent_and_traits_follow(data):
     assert plot.run_labels == ["Linear"]
 
 
+def test_update_rate_adapts_to_the_cost_of_an_update(data):
+    X, y = data
+    plot = LiveLossPlot(mode="widget", update_interval=0, max_overhead=0.01)
+    sent = recording(plot)
+    slow = plot._set_progress
+
+    def costly(rec, now):  # as if sending took 2 ms (a loaded kernel)
+        slow(rec, now)
+        t0 = __import__("time").perf_counter()
+        while __import__("time").perf_counter() - t0 < 0.002:
+            pass
+
+    plot._set_progress = costly
+    train_module(nn.Linear(4, 1), X, y, epochs=300, loss="mse", callbacks=[plot])
+    assert plot._interval >= 0.1  # 2 ms per update, 1% budget: at most one update per 0.2 s
+    assert len(points(sent)) == 300  # nothing lost, only batched
+    assert plot.updates_sent < 300
+
+
 def test_updates_are_rate_limited_and_batched(data):
     X, y = data
     plot = LiveLossPlot(mode="widget", update_interval=60.0)
@@ -68,7 +87,7 @@ def test_updates_are_rate_limited_and_batched(data):
 
 
 def test_sweep_runs_overlay_with_labels():
-    plot = LiveLossPlot(mode="widget", update_interval=0)
+    plot = LiveLossPlot(mode="widget", update_interval=0, max_overhead=None)
     sent = recording(plot)
     plot.on_fit_begin(model=None, n_models=3, max_epochs=4, device="cpu", run_labels=["lr=0.1", "lr=0.01", "lr=0.001"])
     for epoch in range(1, 5):
@@ -109,7 +128,7 @@ def test_stop_message_from_the_browser_stops_training_and_keeps_model(data):
 
 def test_each_update_is_one_comm_message(data):
     X, y = data
-    plot = LiveLossPlot(mode="widget", update_interval=0)
+    plot = LiveLossPlot(mode="widget", update_interval=0, max_overhead=None)
     messages = []
     plot.comm.publish_msg = lambda msg_type, data=None, **kw: messages.append((msg_type, data))
     train_module(nn.Linear(4, 1), X, y, epochs=10, loss="mse", callbacks=[plot])
@@ -122,7 +141,7 @@ def test_each_update_is_one_comm_message(data):
 
 
 def test_sync_request_gets_a_snapshot_of_sent_points():
-    plot = LiveLossPlot(mode="widget", update_interval=0)
+    plot = LiveLossPlot(mode="widget", update_interval=0, max_overhead=None)
     sent = recording(plot)
     plot.on_fit_begin(n_models=2, max_epochs=3, device="cpu", run_labels=["a", "b"])
     for epoch in (1, 2):
@@ -206,7 +225,7 @@ def test_live_plot_with_the_nnwidgets_estimator(data):
     from nnwidgets.trainer.estimators import MLPRegressor
 
     X, y = data
-    plot = LiveLossPlot(mode="widget", update_interval=0)
+    plot = LiveLossPlot(mode="widget", update_interval=0, max_overhead=None)
     sent = recording(plot)
     est = MLPRegressor(hidden_layer_sizes=[8], max_iter=15, random_state=0, learning_rate_init=0.01)
     import warnings
