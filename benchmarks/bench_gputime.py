@@ -3,10 +3,11 @@
 1. Harness accuracy/overhead on the CPU: the per-call median that
    ``time_code`` (the ``%%gputime`` path: the cell is exec'd each call) and
    ``time_function`` (a callable) report for the same op, against
-   ``torch.utils.benchmark.Timer.blocked_autorange`` (the reference: a
-   compiled timeit loop). Runs are interleaved (A, B, C, A, B, C, ...) in one
-   process; ratios are medians over rounds. Also the wall time each needs to
-   produce its answer.
+   ``torch.utils.benchmark.Timer.blocked_autorange`` (the peer: a compiled
+   timeit loop), and the best ~1 ms block of plain ``timeit`` (a lower bound
+   of the undisturbed time). Runs are interleaved in one process; ratios are
+   medians over rounds. Also the spread each reports (IQR / median) and the
+   wall time each needs to produce its answer.
 2. With CUDA: CPU vs CUDA on an elementwise add and a matmul sweep (time per
    call, speedup, first call). Without CUDA this part says so and is skipped.
 
@@ -39,33 +40,47 @@ def main() -> None:
           f"cores={len(os.sched_getaffinity(0))}, CUDA available: {torch.cuda.is_available()}")
 
     print("\n## 1. Harness vs torch.utils.benchmark.Timer (CPU, same op, interleaved)\n")
-    print("| op | Timer median | time_code median | time_function median | time_code / Timer | "
-          "time_function / Timer | wall s: Timer / time_code / time_function |")
-    print("|---|---|---|---|---|---|---|")
+    print("| op | timeit best block (lower bound) | Timer median (IQR/med) | time_code median (IQR/med) | "
+          "time_function median (IQR/med) | time_code / Timer | time_function / Timer | "
+          "time_code / lower bound | wall s: Timer / time_code / time_function |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    import timeit as _timeit
+
     cases = [("pass (empty)", 0, "pass"), ("torch.add n=1e3", 1000, "torch.add(a, b, out=c)"),
              ("torch.add n=1e6", 1_000_000, "torch.add(a, b, out=c)")]
     for name, n, stmt in cases:
         g = {"torch": torch, "a": torch.rand(max(n, 1)), "b": torch.rand(max(n, 1)), "c": torch.empty(max(n, 1))}
         fn = (lambda: None) if stmt == "pass" else (lambda: torch.add(g["a"], g["b"], out=g["c"]))
-        ref, ours_code, ours_fn, walls = [], [], [], {"timer": [], "code": [], "fn": []}
+        res = {"timer": [], "code": [], "fn": [], "best": []}
+        iqr = {"timer": [], "code": [], "fn": []}
+        walls = {"timer": [], "code": [], "fn": []}
+        plain = _timeit.Timer(stmt, globals=g)
+        per_block = max(1, int(1e-3 / max(plain.timeit(10) / 10, 1e-9)))  # ~1 ms blocks
         for _ in range(args.rounds):
+            res["best"].append(min(plain.repeat(repeat=50, number=per_block)) / per_block)
             t0 = time.perf_counter()
             m = Timer(stmt, globals=g, num_threads=args.threads).blocked_autorange(min_run_time=args.min_time)
             walls["timer"].append(time.perf_counter() - t0)
-            ref.append(m.median)
-            t0 = time.perf_counter()
-            run = time_code(stmt, namespace=g, devices="cpu", min_run_time=args.min_time, threads=args.threads)
-            walls["code"].append(time.perf_counter() - t0)
-            ours_code.append(run.row("cpu").median)
-            t0 = time.perf_counter()
-            run = time_function(lambda device: fn, devices="cpu", min_run_time=args.min_time, threads=args.threads)
-            walls["fn"].append(time.perf_counter() - t0)
-            ours_fn.append(run.row("cpu").median)
-        r_code = statistics.median(a / b for a, b in zip(ours_code, ref))
-        r_fn = statistics.median(a / b for a, b in zip(ours_fn, ref))
-        print(f"| {name} | {format_time(statistics.median(ref))} | {format_time(statistics.median(ours_code))} | "
-              f"{format_time(statistics.median(ours_fn))} | {r_code:.2f} | {r_fn:.2f} | "
-              f"{statistics.median(walls['timer']):.2f} / {statistics.median(walls['code']):.2f} / "
+            res["timer"].append(m.median)
+            iqr["timer"].append(m.iqr / m.median)
+            for key, runner in (
+                ("code", lambda: time_code(stmt, namespace=g, devices="cpu", min_run_time=args.min_time,
+                                           threads=args.threads)),
+                ("fn", lambda: time_function(lambda device: fn, devices="cpu", min_run_time=args.min_time,
+                                             threads=args.threads)),
+            ):
+                t0 = time.perf_counter()
+                row = runner().row("cpu")
+                walls[key].append(time.perf_counter() - t0)
+                res[key].append(row.median)
+                iqr[key].append(row.measurement.relative_iqr)
+        med = {k: statistics.median(v) for k, v in res.items()}
+        ratio = {k: statistics.median(a / b for a, b in zip(res[k], res["timer"])) for k in ("code", "fn")}
+        to_best = statistics.median(a / b for a, b in zip(res["code"], res["best"]))
+        print(f"| {name} | {format_time(med['best'])} | {format_time(med['timer'])} ({statistics.median(iqr['timer']):.0%}) | "
+              f"{format_time(med['code'])} ({statistics.median(iqr['code']):.0%}) | "
+              f"{format_time(med['fn'])} ({statistics.median(iqr['fn']):.0%}) | {ratio['code']:.2f} | {ratio['fn']:.2f} | "
+              f"{to_best:.2f} | {statistics.median(walls['timer']):.2f} / {statistics.median(walls['code']):.2f} / "
               f"{statistics.median(walls['fn']):.2f} |")
 
     print("\n## 2. CPU vs CUDA\n")

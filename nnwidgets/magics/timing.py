@@ -6,7 +6,7 @@ Thin: parses the line and calls :func:`nnwidgets.widgets.gputime.gputime`.
 from __future__ import annotations
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 
@@ -34,7 +34,8 @@ class TimingMagics(Magics):
     @argument("--repeat", "-r", type=int, default=None,
               help="Timed blocks (runs) per device; default: adaptive, until IQR <= threshold x median.")
     @argument("--number", "-n", type=int, default=None,
-              help="Calls per timed block; default: chosen so a block lasts >= min-time/10.")
+              help="Calls per timed block; default: chosen so a block lasts >= min-time/1000 "
+                   "and 200x the timer overhead.")
     @argument("--min-time", type=float, default=0.2,
               help="Seconds of timed blocks before stopping is considered (default 0.2).")
     @argument("--max-time", type=float, default=2.0,
@@ -55,9 +56,15 @@ class TimingMagics(Magics):
     @argument("--panel", "-p", default="default",
               help="Panel to add this run to (default 'default'): runs from several cells accumulate in it.")
     @argument("--reset", action="store_true", help="Empty the panel before adding this run.")
-    @cell_magic
-    def gputime(self, line, cell):
+    @argument("statement", nargs="*",
+              help="Line form only: a one-line statement to time (like %%timeit). "
+                   "Without one, %%gputime shows the panel (after --reset, empty).")
+    @line_cell_magic
+    def gputime(self, line, cell=None):
         """Times the cell on each device and shows the GPU timing panel.
+
+        Line form: ``%gputime [options] statement`` times one statement;
+        ``%gputime [--panel NAME] [--reset]`` shows (or empties) a panel.
 
         The cell runs once per device (and size) in a copy of your namespace
         with ``device`` (a ``torch.device``), ``n`` (with --sizes) and
@@ -83,13 +90,20 @@ class TimingMagics(Magics):
             raise UsageError(f"%%gputime: {exc}") from None
         for name in ("label", "sizes", "devices", "dtype", "panel"):
             setattr(args, name, _unquote(getattr(args, name)))
-        if not cell.strip():
-            raise UsageError("%%gputime: the cell is empty; write the code to time below the magic line.")
+        statement = " ".join(args.statement)
+        if cell is not None:
+            if statement:
+                raise UsageError(f"%%gputime: unrecognized arguments: {statement} (the cell is the code to time)")
+            if not cell.strip():
+                raise UsageError("%%gputime: the cell is empty; write the code to time below the magic line.")
+            code = cell
+        else:
+            code = statement or None
         from nnwidgets.widgets.gputime import gputime
 
         try:
             return gputime(
-                cell,
+                code,
                 namespace=self.shell.user_ns,
                 transform=self.shell.transform_cell,
                 label=args.label,

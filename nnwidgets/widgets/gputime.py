@@ -410,7 +410,7 @@ def _in_kernel() -> bool:
 
 
 def gputime(
-    code: str,
+    code: str | None,
     *,
     namespace: dict | None = None,
     label: str | None = None,
@@ -423,12 +423,16 @@ def gputime(
     """Times ``code`` on each device (see :func:`nnwidgets.timing.time_code`
     for ``options``: devices, sizes, dtype, repeat, number, ...), adds the
     run to the panel ``panel`` under ``label`` and returns the panel.
+    With ``code=None`` nothing is timed: the panel is returned (emptied
+    first with ``reset=True``).
 
     In a Jupyter kernel (``live`` None or True) the panel is shown at once
     and updated as each device and size is measured; earlier displays of the
     same panel are updated as well.
     """
     target = get_panel(panel, reset=reset)
+    if code is None:
+        return target
     if transform is not None:
         code = transform(code)
     live = _in_kernel() if live is None else live

@@ -87,8 +87,19 @@ def test_help_describes_the_options(ip):
     doc = ip.find_cell_magic("gputime").__doc__
     for text in ("--label", "--sizes", "--devices", "--repeat", "--panel", "# --- timed ---", "%timeit"):
         assert text in doc
-    # what `%gputime?` shows
-    from IPython.core.oinspect import Inspector  # noqa: F401
+    # what `%gputime?` (and `%%gputime?`) show
+    for name in ("%gputime", "%%gputime"):
+        info = ip._object_find(name)
+        assert info.found and "--sizes SIZES" in info.obj.__doc__
 
-    info = ip._object_find("%%gputime")
-    assert info.found and "--sizes SIZES" in info.obj.__doc__
+
+def test_line_form_times_a_statement_or_shows_the_panel(ip):
+    res = ip.run_cell(f"%gputime --label line --devices cpu --panel line-form --reset {FAST} sum(range(10))")
+    assert res.success, res.error_in_exec
+    assert res.result.labels == ["line"]
+    assert res.result.runs[0].row("cpu").output.arrays[""] == 45
+    shown = ip.run_cell("%gputime --panel line-form")
+    assert shown.result is res.result and shown.result.labels == ["line"]
+    assert ip.run_cell("%gputime --panel line-form --reset").result.labels == []
+    with pytest.raises(UsageError, match="unrecognized arguments: extra"):
+        ip.run_cell_magic("gputime", "extra", "1 + 1")
