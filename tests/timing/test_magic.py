@@ -63,7 +63,7 @@ def test_setup_and_ipython_syntax_in_the_cell(ip):
         ("--dtype int8", "--dtype 'int8' is not supported"),
         ("--min-time 1 --max-time 0.5", "--max-time 0.5 is smaller than --min-time"),
         ("--clock wall", "argument --clock: invalid choice: 'wall'"),
-        ("--nope 3", "unrecognized arguments: --nope 3"),
+        ("--nope 3", "unrecognized arguments: --nope"),
         ("--panel ''", "--panel '' must be a non-empty name"),
     ],
 )
