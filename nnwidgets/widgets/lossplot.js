@@ -16,6 +16,8 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const STORES = new WeakMap();
+// presentation defaults (the CSS, themed by JupyterLab variables, overrides them)
+const TEXT = { fill: "#555", "font-size": 11, "font-family": "sans-serif" };
 
 function makeStore(model) {
   // seq: number of the last points_update applied (0: none yet)
@@ -211,11 +213,11 @@ function render({ model, el: host }) {
     const sy = (y) => M.t + (1 - (y - ymin) / (ymax - ymin)) * ph;
 
     const axes = svg("g", { class: "nnw-axes" }, canvas);
-    svg("rect", { x: M.l, y: M.t, width: pw, height: ph, class: "nnw-frame" }, axes);
+    svg("rect", { x: M.l, y: M.t, width: pw, height: ph, class: "nnw-frame", fill: "none", stroke: "#bbb" }, axes);
     for (const t of niceTicks(1, xmax, 6)) {
       const x = sx(t);
-      svg("line", { x1: x, x2: x, y1: M.t + ph, y2: M.t + ph + 4, class: "nnw-tick" }, axes);
-      const txt = svg("text", { x, y: M.t + ph + 16, "text-anchor": "middle", class: "nnw-ticklabel" }, axes);
+      svg("line", { x1: x, x2: x, y1: M.t + ph, y2: M.t + ph + 4, class: "nnw-tick", stroke: "#999" }, axes);
+      const txt = svg("text", { x, y: M.t + ph + 16, "text-anchor": "middle", class: "nnw-ticklabel", ...TEXT }, axes);
       txt.textContent = String(Math.round(t));
     }
     const yt = logY
@@ -223,14 +225,14 @@ function render({ model, el: host }) {
       : niceTicks(ymin, ymax, 5);
     for (const t of yt) {
       const y = sy(t);
-      svg("line", { x1: M.l, x2: M.l + pw, y1: y, y2: y, class: "nnw-grid" }, axes);
-      const txt = svg("text", { x: M.l - 6, y: y + 4, "text-anchor": "end", class: "nnw-ticklabel" }, axes);
+      svg("line", { x1: M.l, x2: M.l + pw, y1: y, y2: y, class: "nnw-grid", stroke: "#e5e5e5" }, axes);
+      const txt = svg("text", { x: M.l - 6, y: y + 4, "text-anchor": "end", class: "nnw-ticklabel", ...TEXT }, axes);
       txt.textContent = logY ? fmtNum(Math.pow(10, t)) : fmtNum(t);
     }
-    const xl = svg("text", { x: M.l + pw / 2, y: H - 4, "text-anchor": "middle", class: "nnw-axislabel" }, axes);
+    const xl = svg("text", { x: M.l + pw / 2, y: H - 4, "text-anchor": "middle", class: "nnw-axislabel", ...TEXT }, axes);
     xl.textContent = "epoch";
     const ylab = svg("text", { x: 12, y: M.t + ph / 2, "text-anchor": "middle",
-      transform: `rotate(-90 12 ${M.t + ph / 2})`, class: "nnw-axislabel" }, axes);
+      transform: `rotate(-90 12 ${M.t + ph / 2})`, class: "nnw-axislabel", ...TEXT }, axes);
     ylab.textContent = logY ? "loss (log scale)" : "loss";
 
     const maxPts = 2 * pw;

@@ -236,3 +236,23 @@ def test_live_plot_with_the_nnwidgets_estimator(data):
     assert len(points(sent)) == res.epochs == len(est.loss_curve_)
     assert est.callbacks is None  # the estimator is left as it was
     assert "test_mse" in res.metrics and res.task == "regression"
+
+
+def test_a_sweep_overlays_its_models_live(data):
+    from nnwidgets.trainer.estimators import MLPRegressor
+    from nnwidgets.trainer.sweeps import sweep
+
+    X, y = data
+    plot = LiveLossPlot(mode="widget", update_interval=0, max_overhead=None, finalize_on_fit_end=False)
+    sent = recording(plot)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = sweep(MLPRegressor(hidden_layer_sizes=[8], max_iter=6, random_state=0),
+                       {"learning_rate_init": [0.1, 0.01, 0.001]}, X, y, callbacks=[plot])
+    plot.finalize()
+    assert plot.run_labels == list(result.labels) and len(plot.run_labels) == 3
+    for k in range(3):
+        assert [p[1] for p in points(sent, run=k)] == pytest.approx(result.loss_curves[k])
+    assert plot.n_points == 18 and plot.status == "done"
