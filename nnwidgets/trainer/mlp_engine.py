@@ -116,7 +116,14 @@ class _Layout:
 
 
 def pack(coefs, intercepts, dtype) -> np.ndarray:
-    return np.hstack([np.asarray(c, dtype=dtype).ravel() for c in list(coefs) + list(intercepts)])
+    parts = list(coefs) + list(intercepts)
+    out = np.empty(sum(np.size(c) for c in parts), dtype=dtype)
+    pos = 0
+    for c in parts:
+        n = np.size(c)
+        out[pos: pos + n] = np.ravel(c)
+        pos += n
+    return out
 
 
 def _rowdot(a, b):
@@ -152,7 +159,7 @@ class StackNet:
     forward/backward pass. Shared by the stochastic solvers and L-BFGS."""
 
     def __init__(self, layout: _Layout, K: int, activation: str, out_activation: str,
-                 loss: str, device, dtype):
+                 loss: str, device, dtype, params=None):
         self.layout = layout
         self.K = K
         self.device = device
@@ -160,8 +167,13 @@ class StackNet:
         self.activation = activation
         self.out_activation = out_activation
         self.loss = loss
-        self.params = torch.empty(K, layout.size, device=device, dtype=dtype)
-        self.grads = torch.zeros_like(self.params)
+        if params is None or not params.is_contiguous():
+            self.params = torch.empty(K, layout.size, device=device, dtype=dtype)
+            if params is not None:
+                self.params.copy_(params)
+        else:
+            self.params = params  # taken over, not copied
+        self.grads = torch.empty_like(self.params)  # every entry is written by each step
         self.Ws, self.bs = layout.views(self.params)
         self.gWs, self.gbs = layout.views(self.grads)
         self.WsT = [W.transpose(1, 2) for W in self.Ws]
@@ -618,8 +630,7 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
     def build(idx_models, rows_params, rows_state, rows_best):
         """(Re)builds the device stack for the given models."""
         K = len(idx_models)
-        net = StackNet(layout, K, activation, out_activation, loss, device, dtype)
-        net.params.copy_(rows_params)
+        net = StackNet(layout, K, activation, out_activation, loss, device, dtype, params=rows_params)
         st = {}
         if solver == "adam":
             st["m"] = rows_state[0]
@@ -656,21 +667,26 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
         return net
 
     def initial_rows():
-        P = torch.from_numpy(np.stack([np.asarray(r.params, dtype=np_dtype) for r in runs])).to(device)
+        # one [K, P] buffer each, filled row by row (no intermediate stacks)
+        kw = dict(dtype=dtype, device=device)
+        P = torch.empty(K0, layout.size, **kw)
+        for j, r in enumerate(runs):
+            P[j].copy_(torch.from_numpy(np.asarray(r.params, dtype=np_dtype)))
         states = []
         names = ("m", "v") if solver == "adam" else ("vel",)
         for name in names:
-            rows = []
-            for r in runs:
+            st = torch.zeros(K0, layout.size, **kw)
+            for j, r in enumerate(runs):
                 v = r.opt_state.get(name)
-                rows.append(torch.zeros(layout.size, dtype=dtype, device=device) if v is None
-                            else torch.as_tensor(v, dtype=dtype, device=device))
-            states.append(torch.stack(rows))
+                if v is not None:
+                    st[j].copy_(torch.as_tensor(v))
+            states.append(st)
         best = None
         if any(r.val_rows is not None for r in runs):
-            best = torch.from_numpy(np.stack([
-                np.asarray(r.best_params if r.best_params is not None else r.params, dtype=np_dtype)
-                for r in runs])).to(device)
+            best = torch.empty(K0, layout.size, **kw)
+            for j, r in enumerate(runs):
+                src = r.best_params if r.best_params is not None else r.params
+                best[j].copy_(torch.from_numpy(np.asarray(src, dtype=np_dtype)))
         return P, states, best
 
     P0, S0, B0 = initial_rows()
