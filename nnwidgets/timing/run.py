@@ -126,6 +126,29 @@ class TimingRun:
             found = n
         return found
 
+    def crossover_estimate(self, device: str = "cuda", baseline: str = "cpu") -> tuple | None:
+        """``(below, above, estimate)``: ``device`` is slower at the measured
+        size ``below`` and faster from ``above`` on (see :meth:`crossover`);
+        ``estimate`` interpolates log(speedup) linearly in log(n) between
+        them. ``below`` and ``estimate`` are None when ``device`` already
+        wins at the smallest size; None when it never wins."""
+        import math
+
+        above = self.crossover(device, baseline)
+        if above is None:
+            return None
+        smaller = [n for n in sorted(self.sizes) if n < above]
+        if not smaller:
+            return (None, above, None)
+        below = smaller[-1]
+        s_lo, s_hi = self.speedup(device, below, baseline), self.speedup(device, above, baseline)
+        if not s_lo or not s_hi or below <= 0:
+            return (below, above, None)
+        a, b = math.log(s_lo), math.log(s_hi)  # a <= 0 < b
+        frac = -a / (b - a) if b != a else 0.5
+        est = math.exp(math.log(below) + frac * (math.log(above) - math.log(below)))
+        return (below, above, est)
+
     def to_records(self) -> list[dict]:
         return [r.to_dict() for r in self.rows]
 

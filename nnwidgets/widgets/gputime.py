@@ -47,6 +47,13 @@ def cuda_status() -> tuple[bool, str]:
     )
 
 
+def _round_sig(x: float, digits: int = 2) -> int:
+    """``4837.2`` -> ``4800``: an interpolated size, not a measured one."""
+    if x <= 0:
+        return 0
+    return int(round(x, -int(math.floor(math.log10(x))) + digits - 1))
+
+
 def _fmt_n(n: int | None) -> str:
     return "–" if n is None else f"{n:,}"
 
@@ -108,15 +115,18 @@ class GPUTimePanel:
             for dev in run.devices:
                 if dev == "cpu" or not any(r.device == dev and r.measurement for r in run.rows):
                     continue
-                n = run.crossover(dev, "cpu")
-                if n is None:
+                est = run.crossover_estimate(dev, "cpu")
+                if est is None:
                     out.append(f"{run.label}: {dev} is not faster than cpu at any measured size "
                                f"(up to n = {max(run.sizes):,}).")
-                elif n == min(run.sizes):
+                elif est[0] is None:
                     out.append(f"{run.label}: {dev} is faster than cpu at every measured size "
-                               f"(from n = {n:,}).")
+                               f"(from n = {est[1]:,}).")
                 else:
-                    out.append(f"{run.label}: {dev} starts to win from n = {n:,}.")
+                    below, above, guess = est
+                    approx = f" (about n = {_round_sig(guess):,} by interpolation)" if guess else ""
+                    out.append(f"{run.label}: {dev} starts to win between n = {below:,} and "
+                               f"n = {above:,}{approx}; it is faster at every size from {above:,} on.")
         return out
 
     def to_dataframe(self):
@@ -161,11 +171,12 @@ class GPUTimePanel:
                 for dev in run.devices:
                     if dev == "cpu":
                         continue
-                    n = run.crossover(dev, "cpu")
-                    if n is not None and n != min(run.sizes):
-                        ax.axvline(n, color="#888", ls=":", lw=1)
-                        ax.annotate(f"{dev} wins from n={n:,}", (n, 0.95), xycoords=("data", "axes fraction"),
-                                    fontsize=8, ha="left", va="top", color="#555")
+                    est = run.crossover_estimate(dev, "cpu")
+                    if est is not None and est[2] is not None:
+                        ax.axvline(est[2], color="#888", ls=":", lw=1)
+                        ax.annotate(f"{dev} wins from n≈{_round_sig(est[2]):,} ", (est[2], 0.97),
+                                    xycoords=("data", "axes fraction"), fontsize=8, ha="right", va="top",
+                                    color="#555")
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("size n")

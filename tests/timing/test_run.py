@@ -62,6 +62,9 @@ def test_sweep_finds_where_the_async_device_starts_to_win(fake_registered):
                     repeat=5, number=1, warmup=0)
     assert run.speedup("fake", 200) < 1 < run.speedup("fake", 25000)
     assert run.crossover("fake") == 25000
+    below, above, estimate = run.crossover_estimate("fake")
+    # true crossover: 5 ms = n x 1 µs at n = 5000 (interpolated between 1000 and 25000)
+    assert (below, above) == (1000, 25000) and 1000 < estimate < 25000
     assert run.row("fake", 25000).median >= 0.005
     df = run.to_dataframe()
     assert set(df["device"]) == {"cpu", "fake"} and len(df) == 6
@@ -149,3 +152,30 @@ def test_cpu_device_describes_threads_and_tf32():
     assert info["torch_threads"] == torch.get_num_threads()
     assert info["tf32"] is None  # not a CPU setting
     assert info["float32_matmul_precision"] in ("highest", "high", "medium")
+
+
+def _synthetic_run(gpu_time):
+    from nnwidgets.timing import Measurement, TimingRun
+    from nnwidgets.timing.run import DeviceTiming
+
+    sizes = [10, 100, 1000, 10000]
+    rows = []
+    for n in sizes:
+        rows.append(DeviceTiming("s", "cpu", "cpu", n, Measurement((n * 1e-6,) * 3, 1)))
+        rows.append(DeviceTiming("s", "cuda", "cuda", n, Measurement((gpu_time,) * 3, 1)))
+    return TimingRun("s", rows, ["cpu", "cuda"], sizes)
+
+
+def test_crossover_interpolates_in_log_log_and_panel_sentences():
+    from nnwidgets.widgets.gputime import GPUTimePanel
+
+    run = _synthetic_run(3e-4)  # cpu = n µs: equal at n = 300
+    assert run.crossover("cuda") == 1000
+    below, above, est = run.crossover_estimate("cuda")
+    assert (below, above) == (100, 1000) and est == pytest.approx(300, rel=1e-6)
+    assert run.speedup("cuda", 10000) == pytest.approx(10000e-6 / 3e-4)
+    panel = GPUTimePanel("synthetic").add(run)
+    assert "cuda starts to win between n = 100 and n = 1,000 (about n = 300 by interpolation)" in panel.to_text()
+    assert "faster than cpu at every measured size" in GPUTimePanel("a").add(_synthetic_run(1e-6)).to_text()
+    assert "not faster than cpu at any measured size" in GPUTimePanel("b").add(_synthetic_run(1.0)).to_text()
+    assert _synthetic_run(1.0).crossover_estimate("cuda") is None
