@@ -80,6 +80,33 @@ class TrainResult:
                 return self.metrics[key]
         return None
 
+    def predict(self, X):
+        """Predictions of the trained model as a numpy array: class labels (as
+        given in ``y``) for classification, values for regression. Works for
+        estimators (their ``predict``) and for ``nn.Module`` models (outputs
+        computed in ``eval()`` mode without gradients, on the training device)."""
+        if hasattr(self.model, "predict"):
+            return self.model.predict(X)
+        import numpy as np
+        import torch
+
+        module = self.model
+        param = next(module.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        data = X.detach() if isinstance(X, torch.Tensor) else torch.as_tensor(
+            np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=np.float32))
+        module.eval()
+        with torch.no_grad():
+            out = module(data.to(device=device, dtype=torch.float32)).cpu().numpy()
+        if self.task == "classification":
+            if out.ndim == 2 and out.shape[1] > 1:
+                idx = out.argmax(axis=1)
+            else:  # one logit (bce)
+                idx = (out.reshape(-1) > 0).astype(int)
+            classes = self.params.get("classes")
+            return np.asarray(classes)[idx] if classes is not None else idx
+        return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out
+
     def summary(self) -> dict:
         """One flat row for tables: label, device, epochs, stop reason, metrics, timings."""
         row = {

@@ -83,6 +83,7 @@ def test_minibatches_validation_and_adam():
     assert res.history[-1]["val_loss"] < res.history[0]["val_loss"]
     assert res.metrics["test_r2"] > 0.8 and res.metrics["test_mse"] == pytest.approx(res.metrics["test_loss"], rel=1e-4)
     assert res.predictions["y_pred"].shape == (60,)
+    assert np.allclose(res.predict(X[240:]), res.predictions["y_pred"], atol=1e-5)
 
 
 def test_string_labels_round_trip():
@@ -92,6 +93,7 @@ def test_string_labels_round_trip():
     y = labels[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1).astype(int)]
     res = train_module(nn.Linear(4, 3), X, y, X_test=X, y_test=y, epochs=30, lr=0.5, seed=0)
     assert set(res.predictions["y_pred"]) <= set(labels)
+    assert list(res.predict(X)) == list(res.predictions["y_pred"])  # labels back, not indices
     assert res.params["classes"] == sorted(labels.tolist())
     assert res.metrics["test_accuracy"] == res.metrics["train_accuracy"]
 
