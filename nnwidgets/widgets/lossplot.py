@@ -163,6 +163,13 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self._stop_reason: str | None = None
         self.on_msg(self._on_frontend_msg)
 
+    def __repr__(self) -> str:
+        # also the text/plain fallback shown by frontends without widget support
+        labels = ", ".join(self.run_labels) or "no runs yet"
+        where = f" on {self.device}" if self.device else ""
+        epochs = f", epoch {self.epoch}" + (f"/{self.max_epochs}" if self.max_epochs else "")
+        return f"LiveLossPlot({labels}{where}{epochs}, {self.status})"
+
     # -- the data ----------------------------------------------------------
     def curves(self) -> list[tuple]:
         """[(label, epochs, loss, val_loss or None)] for every run so far."""

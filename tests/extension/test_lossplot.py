@@ -54,6 +54,7 @@ def test_only_new_points_are_sent_and_traits_follow(data):
     assert plot.n_points == 25 and plot.epoch == 25 and plot.max_epochs == 25
     assert plot.status == "done" and plot.device == "cpu" and plot.samples_per_s > 0
     assert plot.run_labels == ["Linear"]
+    assert repr(plot) == "LiveLossPlot(Linear on cpu, epoch 25/25, done)"  # the text/plain fallback
 
 
 def test_update_rate_adapts_to_the_cost_of_an_update(data):
@@ -256,3 +257,22 @@ def test_a_sweep_overlays_its_models_live(data):
     for k in range(3):
         assert [p[1] for p in points(sent, run=k)] == pytest.approx(result.loss_curves[k])
     assert plot.n_points == 18 and plot.status == "done"
+
+
+def test_stop_button_with_the_nnwidgets_estimator(data):
+    from nnwidgets.trainer.estimator_training import train_estimator
+    from nnwidgets.trainer.estimators import MLPRegressor
+
+    X, y = data
+    plot = LiveLossPlot(mode="widget")
+    recording(plot)
+
+    class Clicker:
+        def on_epoch_end(self, record, **kw):
+            if record["epoch"] == 3:
+                plot._on_frontend_msg(plot, {"type": "stop"}, [])
+
+    est = MLPRegressor(hidden_layer_sizes=[8], max_iter=500, random_state=0)
+    res = train_estimator(est, X, y, callbacks=[Clicker(), plot])
+    assert res.stop_reason == "stopped" and res.epochs == 3 and plot.status == "stopped"
+    assert hasattr(est, "coefs_")  # the fitted model is kept
