@@ -66,7 +66,7 @@ class GPUTimePanel:
         self.runs: list[TimingRun] = []
         self.status = ""  # "measuring ..." while a run is in progress
         self._display_id = f"nnw-gputime-{name}-{uuid.uuid4().hex[:8]}"
-        self._skip_next_display = False
+        self._shown_live_in: int | None = None  # execution count of the cell that showed it live
         self._shown = False
 
     # -- data -------------------------------------------------------------
@@ -205,13 +205,16 @@ class GPUTimePanel:
         return fig
 
     def _png(self) -> bytes | None:
-        if not any(r.measurement is not None for r in self.rows()) or len(
-            [r for r in self.rows() if r.measurement is not None]
-        ) < 2:
+        if len([r for r in self.rows() if r.measurement is not None]) < 2:
             return None
-        fig = self.figure()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=80)
+        import warnings
+
+        # nothing on stderr (nbgrader scores a cell with stderr output 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fig = self.figure()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=80)
         return buf.getvalue()
 
     # -- text -------------------------------------------------------------
@@ -382,10 +385,12 @@ class GPUTimePanel:
 
     # -- live display -----------------------------------------------------
     def _ipython_display_(self):
-        if self._skip_next_display:  # already shown live by gputime() in this cell
-            self._skip_next_display = False
-            return
+        from IPython import get_ipython
         from IPython.display import display
+
+        ip = get_ipython()
+        if ip is not None and self._shown_live_in == ip.execution_count:
+            return  # gputime() already showed it, live, in this cell
 
         display(self._repr_mimebundle_(), raw=True, display_id=self._display_id)
         self._shown = True
@@ -477,5 +482,8 @@ def gputime(
             target.refresh()
     target.add(run)
     if live:
-        target._skip_next_display = True
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        target._shown_live_in = ip.execution_count if ip is not None else None
     return target

@@ -16,6 +16,7 @@ CELLS = [
     "import torch\nx = torch.from_numpy(np.random.random(n)).to(device)\n"
     "y = torch.from_numpy(np.random.random(n)).to(device)\n# --- timed ---\nx.add_(y)",
     "from nnwidgets.widgets.gputime import get_panel\nprint(get_panel().labels)",
+    "get_panel()",
 ]
 
 
@@ -53,3 +54,6 @@ def test_gputime_cells_in_a_kernel(tmp_path):
     if not torch.cuda.is_available():
         assert "No GPU is available on this machine" in _html(second[0])
     assert json.loads(saved.cells[3].outputs[0]["text"].replace("'", '"')) == ["NumPy x += y", "torch add"]
+    # showing the panel again in a later cell works (not swallowed by the live display)
+    again = saved.cells[4].outputs
+    assert len(again) == 1 and 'data-label="torch add"' in _html(again[0])
