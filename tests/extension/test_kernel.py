@@ -50,6 +50,9 @@ def executed(tmp_path_factory):
         "%nnruns",
         "%%nntrain --data X,nope\nnn.Linear(6, 1)",
         "from nnwidgets.trainer.registry import RUNS\nprint(len(RUNS), res.stop_reason, res.epochs)",
+        # 8: a sweep: one live plot for all models, one static image at the end
+        "%%nntrain --data X,y --grid 'lr=0.01,0.001' --epochs 5 -q\n"
+        "from nnwidgets import MLPRegressor\nMLPRegressor(hidden_layer_sizes=[8], random_state=0)",
     ]
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
     client = NotebookClient(nb, timeout=240, kernel_name="python3", allow_errors=True,
@@ -103,6 +106,15 @@ def test_errors_and_recorded_runs(executed):
     assert [o["text"] for o in err] == ["UsageError: --data: no variable named 'nope' in the notebook; define it first\n"]
     stream = _outputs(executed.cells[7], "stream")[0]["text"]
     assert stream.split() == ["3", "max_iter", "40"]
+
+
+def test_a_sweep_ends_as_one_image_of_all_its_curves(executed):
+    outs = _outputs(executed.cells[8])
+    assert "error" not in [o["output_type"] for o in outs], outs
+    images = [o for o in outs if "image/png" in o.get("data", {})]
+    assert len(images) == 1
+    summary = images[0]["data"]["text/plain"]
+    assert "learning_rate_init=0.01" in summary and "learning_rate_init=0.001" in summary
 
 
 def test_nbconvert_html_shows_the_image(executed):

@@ -197,3 +197,30 @@ def test_nnruns_table_and_charts(ip):
     ip.run_line_magic("nnruns", "--clear")
     assert len(RUNS) == 0
     assert "No training runs recorded yet" in repr(ip.run_line_magic("nnruns", ""))
+
+
+def test_mice_protein_lecture_cells_on_the_real_data(ip, mice_csv):
+    """The lecture's mice protein comparison (real data, processed as in the lecture),
+    cell by cell: train a few classifiers, then compare them with %nnruns."""
+    ip.user_ns["mice_csv"] = str(mice_csv)
+    ip.run_cell(
+        "import pandas as pd\n"
+        "mice = pd.read_csv(mice_csv, encoding='utf-8-sig')\n"
+        "miss_too_many = mice.isnull().sum() > 10\n"
+        "mice3 = mice.loc[:, ~miss_too_many].dropna()\n"
+        "Xm = mice3.loc[:, 'DYRK1A_N':'CaNA_N']\n"
+        "ym = mice3['class']\n"
+        "Xm_train, Xm_test, ym_train, ym_test = train_test_split(Xm, ym, shuffle=True, test_size=0.3, random_state=3)"
+    )
+    assert ip.user_ns["Xm_train"].shape == (751, 69)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for sizes in ("[100]", "[100, 100, 30, 30, 10]"):
+            nntrain(ip, "--data Xm_train,ym_train --test Xm_test,ym_test",
+                    f"from nnwidgets import MLPClassifier\nMLPClassifier(hidden_layer_sizes={sizes}, random_state=1, max_iter=60)")
+    comparison = ip.run_line_magic("nnruns", "")
+    table = comparison.table
+    assert list(table["label"]) == ["MLPClassifier [100]", "MLPClassifier [100, 100, 30, 30, 10]"]
+    assert (table["test_accuracy"] > 0.5).all()  # 8 classes: chance is 1/8
+    assert set(RUNS[1].predictions["y_pred"]) <= set(ip.user_ns["ym"])  # class names, not indices
+    assert comparison.png()[:8] == b"\x89PNG\r\n\x1a\n"  # bars + curves + two confusion matrices
