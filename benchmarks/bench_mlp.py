@@ -7,7 +7,7 @@
 Both libraries train the same network on the same data for the same number of
 epochs (``tol=0`` and a huge ``n_iter_no_change`` so that neither stops early),
 with the same thread count (torch intra-op threads, and numpy's BLAS threads
-through threadpoolctl; nnwidgets uses 1 thread for networks under 20 MFLOP per
+through threadpoolctl; nnwidgets uses 1 thread for networks under 1 GFLOP per
 step, which is also what BLAS does for such small products). Runs are
 interleaved (sklearn, nnwidgets, nnwidgets, sklearn, ...) and the median of the
 repeats is reported, with the test metric of each library.

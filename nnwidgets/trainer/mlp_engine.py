@@ -1068,7 +1068,7 @@ class thread_budget:
     choice. The previous count is restored afterwards.
     """
 
-    SMALL_FLOPS = 20e6  # per step, forward + backward, all stacked models
+    SMALL_FLOPS = 1e9  # per step, forward + backward, all stacked models
 
     def __init__(self, layer_units, batch, K=1, device=None):
         self.flops = 6.0 * batch * K * sum(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
