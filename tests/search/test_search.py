@@ -118,18 +118,20 @@ class Recorder(Callback):
 def test_each_model_keeps_its_own_losses_and_stopping_rule(clf_data):
     """Per-model losses and stopping epochs equal one-by-one fits (float tolerance)."""
     X, y = clf_data
-    grid = {"alpha": [1e-4, 1e-1], "n_iter_no_change": [2, 8], "tol": [1e-2]}
+    grid = {"alpha": [1e-4, 1e-1], "n_iter_no_change": [2, 8], "tol": [1e-2],
+            "early_stopping": [False, True]}
     base = small_clf(max_iter=200, learning_rate_init=5e-2)
     rec = Recorder()
-    search = GridSearchCV(base, grid, cv=2, callbacks=rec, refit=False).fit(X, y)
+    search = GridSearchCV(base, grid, cv=2, callbacks=rec, refit=False,
+                          max_models_per_batch=5).fit(X, y)
     assert search.batched_
 
-    # one event stream for all 4 x 2 models, with labels naming candidate and fold
+    # one event stream for all 8 x 2 models (in stacks of at most 5), labelled
     assert len(rec.begins) == 1 and rec.ends == 1
-    assert rec.begins[0]["n_models"] == 8
+    assert rec.begins[0]["n_models"] == 16
     labels = rec.begins[0]["run_labels"]
-    assert labels[0] == "alpha=0.0001, n_iter_no_change=2, tol=0.01 | fold 1"
-    assert sorted(rec.records) == list(range(8))
+    assert labels[0] == "alpha=0.0001, early_stopping=False, n_iter_no_change=2, tol=0.01 | fold 1"
+    assert sorted(rec.records) == list(range(16))
 
     splits = list(skms.StratifiedKFold(2).split(X, y))
     n_iters = set()
@@ -140,6 +142,9 @@ def test_each_model_keeps_its_own_losses_and_stopping_rule(clf_data):
         losses = [r["loss"] for r in rec.records[k]]
         np.testing.assert_allclose(losses, alone.loss_curve_, rtol=1e-7)
         assert len(losses) == alone.n_iter_
+        if params["early_stopping"]:
+            vals = [r["val_score"] for r in rec.records[k]]
+            np.testing.assert_allclose(vals, alone.validation_scores_, rtol=1e-7)
         n_iters.add(alone.n_iter_)
     assert len(n_iters) > 2, "the grid should make models stop at different epochs"
 
