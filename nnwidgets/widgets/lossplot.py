@@ -76,6 +76,14 @@ def _fmt_seconds(s: float) -> str:
     return f"{s / 3600:.1f} h"
 
 
+def _finite(v):
+    """NaN/inf become None: JSON has no NaN (the curve shows a gap instead)."""
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
 def _fmt_loss(v) -> str:
     if v is None:
         return "-"
@@ -224,8 +232,8 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         if record is not None:
             r = self._runs[self._offset + int(run)]
             r["epoch"].append(record.get("epoch", len(r["epoch"]) + 1))
-            r["loss"].append(record.get("loss"))
-            r["val"].append(record.get("val_loss"))
+            r["loss"].append(_finite(record.get("loss")))
+            r["val"].append(_finite(record.get("val_loss")))
             self._last_record = record
             now = time.perf_counter()
             if now - self._last_flush >= self._interval:

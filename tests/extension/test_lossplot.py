@@ -276,3 +276,17 @@ def test_stop_button_with_the_nnwidgets_estimator(data):
     res = train_estimator(est, X, y, callbacks=[Clicker(), plot])
     assert res.stop_reason == "stopped" and res.epochs == 3 and plot.status == "stopped"
     assert hasattr(est, "coefs_")  # the fitted model is kept
+
+
+def test_non_finite_losses_are_sent_as_gaps():
+    import json
+
+    plot = LiveLossPlot(mode="widget", update_interval=0, max_overhead=None)
+    sent = recording(plot)
+    plot.on_fit_begin(n_models=1, max_epochs=3, device="cpu", run_labels=["sgd lr=1e6"])
+    for e, v in ((1, 5.0), (2, float("inf")), (3, float("nan"))):
+        plot.on_epoch_end(run=0, record={"epoch": e, "loss": v, "samples_per_s": float("inf")})
+    plot.on_fit_end(stop_reason="diverged")
+    assert [p[1] for p in points(sent)] == [5.0, None, None]
+    json.dumps(plot.get_state(), allow_nan=False)  # strict JSON: nothing for the kernel to warn about
+    assert plot.status == "diverged" and plot.static_png()[:4] == b"\x89PNG"
