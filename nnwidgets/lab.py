@@ -23,7 +23,7 @@ def course_dir() -> Path | None:
     """The folder holding the released course notebooks, or None."""
     env = os.environ.get("NNWIDGETS_COURSE_DIR")
     candidates = [Path(env)] if env else []
-    candidates.append(REPO_ROOT / "release")
+    candidates += [Path.cwd() / "release", REPO_ROOT / "release"]
     for path in candidates:
         if path.is_dir() and any(path.rglob("*.ipynb")):
             return path
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     source = Path(args.course).resolve() if args.course else course_dir()
     if source is None:
         print(
-            "nnwidgets lab: no course notebooks found (looked in NNWIDGETS_COURSE_DIR and "
+            "nnwidgets lab: no course notebooks found (looked in NNWIDGETS_COURSE_DIR, ./release and "
             f"{REPO_ROOT / 'release'}); starting JupyterLab on an empty workspace. "
             "Pass --course DIR to copy notebooks from elsewhere.",
             file=sys.stderr,
