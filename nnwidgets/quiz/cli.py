@@ -84,7 +84,10 @@ def register(subparsers) -> None:
 def _open(args):
     from nnwidgets.quiz.store import open_store
 
-    return open_store(args.db)
+    try:
+        return open_store(args.db)
+    except (ValueError, ImportError) as exc:
+        raise SystemExit(f"nnwidgets quiz: {exc}") from None
 
 
 def _serve(args) -> int:
@@ -120,8 +123,12 @@ def _serve(args) -> int:
 
     try:
         asyncio.run(main())
+    except (ValueError, ImportError) as exc:  # bad --db, missing psycopg
+        print(f"nnwidgets quiz serve: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
-        print(f"nnwidgets quiz serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(f"nnwidgets quiz serve: cannot listen on {args.host}:{args.port} or open "
+              f"{args.db!r}: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -109,9 +109,18 @@ class QuizStore:
         self._local = threading.local()
         self._all_conns: list = []
         self._conns_lock = threading.Lock()
-        with self._transaction() as cur:
-            for stmt in SCHEMA:
-                cur.execute(stmt)
+        for attempt in range(5):
+            try:
+                with self._transaction() as tx:
+                    for stmt in SCHEMA:
+                        tx.execute(stmt)
+                break
+            except Exception:
+                # two processes creating the schema at once (PostgreSQL may then
+                # raise a unique violation on its catalog): the other one won
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     # -- dialect hooks ---------------------------------------------------------
     def _connect(self):  # pragma: no cover - abstract

@@ -198,3 +198,22 @@ def test_identity_is_stable_and_prefers_jupyterhub(tmp_path, monkeypatch):
     identity.save_token("http://h:1/", "hubuser", "tok")
     assert identity.saved_token("http://h:1", "hubuser") == "tok"
     assert identity.saved_token("http://h:1/", "other") is None
+
+
+def test_nbconvert_without_widget_state_shows_the_question():
+    """A saved notebook converted to HTML (no widget state) falls back to the
+    question's HTML: the widget view is dropped, the question and answers stay."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    a = Asker(id="lrcolor", question="Which color is from the smallest learning rate?",
+              answers=["blue", "orange", "red", "<green>"])
+    data, metadata = a._repr_mimebundle_()
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("Asker(...)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data=data, metadata=metadata)]
+    nb.cells.append(cell)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    assert "Which color is from the smallest learning rate?" in body
+    assert "&lt;green&gt;" in body and "<green>" not in body
+    assert "nnw-asker-static" in body

@@ -1,0 +1,53 @@
+"""``nnwidgets quiz ...`` instructor commands, straight on the database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+
+from nnwidgets.quiz.store import open_store
+from nnwidgets.quiz.tokens import verify_student
+
+
+def nnw(*args):
+    return subprocess.run([sys.executable, "-m", "nnwidgets.cli", "quiz", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_instructor_commands(tmp_path):
+    db = str(tmp_path / "q.sqlite")
+    with open_store(db) as store:
+        store.register("nand", "NAND outputs?", ["0,0,0,1", "1,1,1,0"], correct=1)
+        store.submit("nand", "alice", 1)
+        store.submit("nand", "bob", 0)
+        secret = store.student_secret()
+        instructor = store.instructor_token()
+    out = nnw("token", "--db", db)
+    assert out.returncode == 0 and out.stdout.strip() == instructor
+    out = nnw("token", "--db", db, "--student", "carol")
+    assert verify_student(secret, out.stdout.strip()) == "carol"
+    out = nnw("list", "--db", db)
+    assert "nand: NAND outputs?  [2 answers]" in out.stdout and " *1. 1,1,1,0: 1" in out.stdout
+    out = nnw("lock", "--db", db, "nand")
+    assert out.returncode == 0
+    out = nnw("reveal", "--db", db, "nand")
+    assert "locked, revealed" in nnw("list", "--db", db).stdout
+    out = nnw("export", "--db", db)
+    rows = list(csv.reader(io.StringIO(out.stdout)))
+    assert [r[1:3] for r in rows[1:]] == [["alice", "1"], ["bob", "0"]]
+    out = nnw("export", "--db", db, "--question", "nope")
+    assert out.returncode == 1 and "no question 'nope'" in out.stderr
+    out = nnw("reset", "--db", db, "nand")
+    with open_store(db) as store:
+        assert store.counts("nand") == [0, 0] and not store.get("nand").locked
+    out = nnw("lock", "--db", db, "missing")
+    assert out.returncode == 1 and "missing" in out.stderr
+
+
+def test_serve_help_and_bad_db():
+    out = nnw("serve", "--help")
+    assert "--db" in out.stdout and "--registration" in out.stdout
+    out = nnw("serve", "--db", "mysql://x/y", "--port", "0")
+    assert out.returncode == 2 and "postgresql://" in out.stderr and "Traceback" not in out.stderr
