@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Any
 
 import numpy as np
 
@@ -237,7 +236,10 @@ def train_module(
         configure_threads()  # NNWIDGETS_NUM_THREADS / OMP_NUM_THREADS, else the usable cores
     loss_fn, task, loss_name = _loss_fn(loss)
 
-    Xn, yn = _as_array(X, "X"), _as_array(y, "y")
+    def features(a, name):  # tensors stay tensors (maybe already on the GPU)
+        return a if isinstance(a, torch.Tensor) else _as_array(a, name)
+
+    Xn, yn = features(X, "X"), _as_array(y, "y")
     if Xn is None or yn is None:
         raise ValueError("X and y are required")
     if len(Xn) != len(yn):
@@ -246,8 +248,8 @@ def train_module(
         raise ValueError("give both X_val and y_val, or neither")
     if (X_test is None) != (y_test is None):
         raise ValueError("give both X_test and y_test, or neither")
-    Xv, yv = _as_array(X_val, "X_val"), _as_array(y_val, "y_val")
-    Xt, yt = _as_array(X_test, "X_test"), _as_array(y_test, "y_test")
+    Xv, yv = features(X_val, "X_val"), _as_array(y_val, "y_val")
+    Xt, yt = features(X_test, "X_test"), _as_array(y_test, "y_test")
     if task is None:
         task = "classification" if np.issubdtype(yn.dtype, np.integer) or yn.dtype == object else "regression"
     targets = _Targets(task, yn)
@@ -258,7 +260,11 @@ def train_module(
     gen.manual_seed(int(seed) if seed is not None else int(torch.initial_seed() % (2**63)))
 
     def to_x(a):
-        return None if a is None else torch.as_tensor(np.asarray(a, dtype=np.float32), device=dev)
+        if a is None:
+            return None
+        if isinstance(a, torch.Tensor):  # already a tensor (maybe on the GPU): no round trip through numpy
+            return a.detach().to(device=dev, dtype=torch.float32)
+        return torch.as_tensor(np.asarray(a, dtype=np.float32), device=dev)
 
     def to_y(a, name):
         if a is None:

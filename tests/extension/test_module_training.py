@@ -1,6 +1,5 @@
 """train_module: the decoding lecture's loop as one call (simulated fMRI data)."""
 
-import warnings
 
 import numpy as np
 import pytest
@@ -222,3 +221,10 @@ def test_without_cuda_an_explicit_cuda_request_says_so():
     X = np.zeros((4, 2), dtype=np.float32)
     with pytest.raises(ValueError, match="CUDA is not available"):
         train_module(nn.Linear(2, 2), X, [0, 1, 0, 1], device="cuda")
+
+
+def test_tensors_in_tensors_out():
+    X = torch.randn(50, 3)
+    y = (X[:, 0] > 0).long()
+    res = train_module(nn.Linear(3, 2), X, y, X_test=X, y_test=y, epochs=30, lr=0.5, seed=0)
+    assert res.task == "classification" and res.metrics["test_accuracy"] > 0.7
