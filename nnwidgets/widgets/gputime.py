@@ -54,6 +54,16 @@ def _round_sig(x: float, digits: int = 2) -> int:
     return int(round(x, -int(math.floor(math.log10(x))) + digits - 1))
 
 
+def _threads_text(row: DeviceTiming) -> str:
+    """torch's intra-op threads, and NumPy's BLAS threads when they differ."""
+    torch_threads, blas = row.threads, row.env.get("blas_threads")
+    if torch_threads is None:
+        return "–" if blas is None else f"BLAS {blas}"
+    if blas is not None and blas != torch_threads:
+        return f"{torch_threads} (BLAS {blas})"
+    return str(torch_threads)
+
+
 def _fmt_n(n: int | None) -> str:
     return "–" if n is None else f"{n:,}"
 
@@ -238,7 +248,7 @@ class GPUTimePanel:
             "first": format_time(m.first_call) if m else "–",
             "speedup": "baseline" if (m is not None and base is row) else format_speedup(sp),
             "runs": f"{m.runs}×{m.number:,}" if m else "–",
-            "threads": str(row.threads) if row.threads is not None else "–",
+            "threads": _threads_text(row),
             "dtype": row.dtype or "–",
             "tf32": "n/a" if tf32 is None else ("on" if tf32 else "off"),
             "outputs": outputs,

@@ -103,3 +103,31 @@ def test_line_form_times_a_statement_or_shows_the_panel(ip):
     assert ip.run_cell("%gputime --panel line-form --reset").result.labels == []
     with pytest.raises(UsageError, match="unrecognized arguments: extra"):
         ip.run_cell_magic("gputime", "extra", "1 + 1")
+
+
+def test_lecture_comparison_timeit_flatters_the_kernel_the_panel_does_not(ip, fake_registered):
+    """Lecture 001 times a numba CUDA kernel (47.5 µs) against NumPy (826 µs) with
+    %timeit. With an asynchronous "GPU" whose kernel really takes 8 ms and a
+    CPU loop that takes 1 ms, %timeit calls the kernel the faster one; the
+    panel, which waits for the device, does not."""
+    import time
+
+    ip.user_ns.update(time=time, fake_dev=fake_registered)
+    kernel = ip.run_line_magic("timeit", "-o -q -n 10 -r 3 fake_dev.launch(time.sleep, 0.008)")
+    fake_registered.synchronize()
+    numpy_like = ip.run_line_magic("timeit", "-o -q -n 10 -r 3 time.sleep(0.001)")
+    assert kernel.average < numpy_like.average, (kernel, numpy_like)  # the launch looks cheap
+
+    opts = "--repeat 5 --number 1 --warmup 0 --panel lecture-001 "
+    a = run(ip, opts + "--reset --label 'numba kernel' --devices fake", "device.launch(time.sleep, 0.008)")
+    b = run(ip, opts + "--label 'NumPy x += y' --devices cpu", "time.sleep(0.001)")
+    assert a.success and b.success
+    panel = b.result
+    kernel_row = panel.runs[0].row("fake")
+    numpy_row = panel.runs[1].row("cpu")
+    assert panel.baseline(None) is numpy_row  # speedups are against the CPU row
+    assert kernel_row.median >= 0.008, kernel_row.measurement
+    assert panel.speedup(kernel_row) < 1, (kernel_row.measurement, numpy_row.measurement)
+    html = panel.to_html()
+    assert 'data-label="numba kernel" data-device="fake"' in html
+    assert 'data-label="NumPy x += y" data-device="cpu"' in html
