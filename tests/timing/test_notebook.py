@@ -10,9 +10,9 @@ pytestmark = pytest.mark.slow
 
 CELLS = [
     "%load_ext nnwidgets\nimport numpy as np",
-    "%%gputime --label 'NumPy x += y' --sizes 1000,100000 --max-time 0.2\n"
+    "%%gputime --label 'NumPy x += y' --sizes 1000,100000 --repeat 5\n"
     "x = np.random.random(n); y = np.random.random(n)\n# --- timed ---\nx += y\nout = x",
-    "%%gputime --label 'torch add' --sizes 1000,100000 --max-time 0.2\n"
+    "%%gputime --label 'torch add' --sizes 1000,100000 --repeat 5\n"
     "import torch\nx = torch.from_numpy(np.random.random(n)).to(device)\n"
     "y = torch.from_numpy(np.random.random(n)).to(device)\n# --- timed ---\nx.add_(y)",
     "from nnwidgets.widgets.gputime import get_panel\nprint(get_panel().labels)",
