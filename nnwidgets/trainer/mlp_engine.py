@@ -273,15 +273,30 @@ class StackNet:
                         q = _rowdot(delta.view(self.K, -1), delta.view(self.K, -1))
                     delta.mul_(w)
                 else:
-                    d2 = delta * delta
-                    q = _rowdot(d2.view(self.K, -1), w.expand_as(d2).reshape(self.K, -1))
+                    d2 = delta * w
+                    q = _rowdot(d2.view(self.K, -1), delta.view(self.K, -1))
                     delta.mul_(w)
+            elif self.loss == "log_loss" and self.out_activation == "softmax":
+                # -sum(Y * log(clip(p))): one clamp, an in-place log and a dot
+                lp = out.clamp(self._eps, 1 - self._eps)
+                lp.log_()
+                if isinstance(w, float):
+                    if self.K == 1:
+                        q = torch.dot(Y.view(-1), lp.view(-1)).view(1)
+                    else:
+                        q = _rowdot(Y.view(self.K, -1), lp.view(self.K, -1))
+                else:
+                    lp.mul_(w)
+                    q = _rowdot(Y.view(self.K, -1), lp.view(self.K, -1))
+                q.neg_()
+                torch.sub(out, Y, out=delta)
+                delta.mul_(w)
             else:
                 terms = self.sample_losses(out, Y)
                 if isinstance(w, float):
                     q = terms.view(self.K, -1).sum(1)
                 else:
-                    q = _rowdot(terms.view(self.K, -1), w.expand_as(terms).reshape(self.K, -1))
+                    q = (terms * w).sum(dim=(1, 2))
                 torch.sub(out, Y, out=delta)
                 delta.mul_(w)
             acc.addcmul_(q, lossc)
