@@ -217,6 +217,11 @@ def test_stop_button_message_stops_a_running_cell(kernel):
     out = _stdout(kc, "print(stopped_res.stop_reason, stopped_res.epochs < 1000000, "
                       "stopped_res.model(torch.zeros(2, 6)).shape[0])")
     assert out.split() == ["stopped", "True", "2"]  # stopped early, and the trained model is kept
+    # the click was handled on the nnwidgets subshell created for this kernel (one, reused)
+    out = _stdout(kc, "from nnwidgets.widgets import kernel_comm\n"
+                      "ids = list(kernel_comm._SUBSHELLS.values())\n"
+                      "print(len(ids), ids[0] in get_ipython().kernel.shell_channel_thread.manager.list_subshell())")
+    assert out.split() == ["1", "True"]
 
 
 def test_kernel_interrupt_ends_training_gracefully(kernel):

@@ -290,3 +290,13 @@ def test_non_finite_losses_are_sent_as_gaps():
     assert [p[1] for p in points(sent)] == [5.0, None, None]
     json.dumps(plot.get_state(), allow_nan=False)  # strict JSON: nothing for the kernel to warn about
     assert plot.status == "diverged" and plot.static_png()[:4] == b"\x89PNG"
+
+
+def test_without_a_kernel_nothing_is_rerouted():
+    from nnwidgets.widgets.kernel_comm import current_kernel, nnwidgets_subshell, route_to_subshell
+
+    plot = LiveLossPlot(mode="widget")
+    assert current_kernel() is None
+    assert nnwidgets_subshell() is None
+    assert route_to_subshell(plot) == "none"
+    assert plot.routing == "none"  # set to "subshell" when shown in an ipykernel 7 kernel
