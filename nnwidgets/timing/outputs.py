@@ -41,8 +41,6 @@ class HostOutput:
 def _leaf_to_numpy(obj) -> tuple[np.ndarray, str] | None:
     mod = type(obj).__module__
     if mod.startswith("torch") and hasattr(obj, "detach"):
-        import torch
-
         t = obj.detach()
         dtype = str(t.dtype).replace("torch.", "")
         t = t.to("cpu", copy=True).resolve_conj().resolve_neg()
