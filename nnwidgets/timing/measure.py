@@ -100,10 +100,12 @@ def measure(
     clk = dev.clock(clock if dev.kind == "cuda" else "sync")
     extra: dict = {}
 
-    # 1. first call, apart
-    clk.start()
+    # 1. first call, apart; always on the host clock (synchronized): CUDA
+    # events would miss host-side initialisation and compilation
+    first_clk = dev.clock("sync")
+    first_clk.start()
     out = fn()
-    first = clk.stop()
+    first = first_clk.stop()
     if capture_output is not None:
         extra["output"] = capture_output(out)
     del out
