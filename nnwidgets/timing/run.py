@@ -93,6 +93,7 @@ class TimingRun:
     options: dict = field(default_factory=dict)
     source: str = ""
     created: float = field(default_factory=time.time)
+    interrupted: bool = False  # stopped by Ctrl-C / the kernel's stop button: rows measured so far kept
 
     def row(self, device: str, n: int | None = None) -> DeviceTiming:
         for r in self.rows:
@@ -421,6 +422,7 @@ def _run(
     label = str(label) if label else "run"
     rows: list[DeviceTiming] = []
     steps = [(d, n) for n in (sizes or [None]) for d in devs]
+    interrupted = False
     with _Threads(threads):
         for i, (dev, n) in enumerate(steps):
             row = DeviceTiming(label=label, device=dev.name, kind=dev.kind, n=n, dtype=dtype_name)
@@ -435,6 +437,18 @@ def _run(
             try:
                 fn = make(dev, n)
                 row.measurement = measure(fn, dev, clock=clock, capture_output=to_host, **timing)
+            except KeyboardInterrupt:
+                # stop gracefully: keep what was measured, mark the rest
+                interrupted = True
+                row.skipped = "interrupted (Ctrl-C) while measuring"
+                try:
+                    dev.synchronize()
+                except Exception:
+                    pass
+                for dev_, n_ in steps[i + 1:]:
+                    rows.append(DeviceTiming(label=label, device=dev_.name, kind=dev_.kind, n=n_,
+                                             dtype=dtype_name, skipped="not measured: interrupted (Ctrl-C)"))
+                break
             except BaseException as exc:
                 if hasattr(exc, "add_note"):
                     exc.add_note(f"(raised by %%gputime while timing {label!r} on {dev.name}"
@@ -458,7 +472,7 @@ def _run(
             )
     options = dict(timing, seed=seed, rtol=rtol, atol=atol, threads=threads, clock=clock, dtype=dtype_name)
     return TimingRun(label=label, rows=rows, devices=[d.name for d in devs], sizes=sizes,
-                     options=options, source=source)
+                     options=options, source=source, interrupted=interrupted)
 
 
 def time_code(

@@ -265,7 +265,14 @@ class GPUTimePanel:
         """Skipped devices and outputs that do not agree, each said once
         (a message repeated for every size of a sweep is given once)."""
         seen, out = set(), []
+        for run in self.runs:
+            if run.interrupted:
+                done = len(run.measured())
+                out.append(f"{run.label}: interrupted; {done} of {len(run.rows)} measurements kept, "
+                           "the others are marked.")
         for row in self.rows():
+            if row.skipped and "interrupted" in row.skipped:
+                continue  # said once per run above
             if row.skipped:
                 key, text = (row.device, row.skipped), f"{row.device}: skipped: {row.skipped}."
             elif row.agreement is not None and row.agreement.ok is not True:

@@ -179,3 +179,16 @@ def test_crossover_interpolates_in_log_log_and_panel_sentences():
     assert "faster than cpu at every measured size" in GPUTimePanel("a").add(_synthetic_run(1e-6)).to_text()
     assert "not faster than cpu at any measured size" in GPUTimePanel("b").add(_synthetic_run(1.0)).to_text()
     assert _synthetic_run(1.0).crossover_estimate("cuda") is None
+
+
+def test_ctrl_c_keeps_what_was_measured():
+    from nnwidgets.widgets.gputime import GPUTimePanel
+
+    code = "if n == 20:\n    raise KeyboardInterrupt\nn"
+    run = time_code(code, label="stopped", devices="cpu", sizes=[10, 20, 30], repeat=2, number=1, warmup=0)
+    assert run.interrupted
+    assert run.row("cpu", 10).measurement is not None
+    assert "interrupted" in run.row("cpu", 20).skipped and "not measured" in run.row("cpu", 30).skipped
+    panel = GPUTimePanel("stop").add(run)
+    assert "stopped: interrupted; 1 of 3 measurements kept" in panel.to_text()
+    assert panel.to_html().count('data-status="skipped">') == 2
