@@ -33,6 +33,10 @@ _LAZY = {
     "cross_validate": "nnwidgets.trainer.search",
     "Asker": "nnwidgets.widgets.asker",
     "LiveLossPlot": "nnwidgets.widgets.lossplot",
+    "time_code": "nnwidgets.timing.run",
+    "time_function": "nnwidgets.timing.run",
+    "GPUTimePanel": "nnwidgets.widgets.gputime",
+    "gputime": "nnwidgets.widgets.gputime",
 }
 
 __all__ = sorted(_LAZY) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
