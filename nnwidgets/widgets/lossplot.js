@@ -86,6 +86,13 @@ function fmtNum(v) {
   return Number(v.toPrecision(3)).toString();
 }
 
+function fmtEpoch(t) {
+  const v = Math.round(t);
+  if (v >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`;
+  if (v >= 1e4) return `${+(v / 1e3).toPrecision(3)}k`;
+  return String(v);
+}
+
 function fmtTime(s) {
   if (s === null || s === undefined || !isFinite(s) || s < 0) return "–";
   if (s < 1) return "<1 s";
@@ -202,8 +209,9 @@ function render({ model, el: host }) {
         }
       }
     }
-    const maxE = model.get("max_epochs");
-    if (maxE > xmax) xmax = maxE;
+    // the x axis follows the epochs trained so far (a max_iter of 10000 that
+    // converges at 300 must not squash the curve); the status line has the total
+    xmax = Math.max(xmax, 10);
     if (!isFinite(ymin)) { ymin = 0; ymax = 1; }
     if (ymax - ymin < 1e-12) { ymax += 0.5; ymin -= 0.5; }
     const pad = 0.04 * (ymax - ymin);
@@ -218,7 +226,7 @@ function render({ model, el: host }) {
       const x = sx(t);
       svg("line", { x1: x, x2: x, y1: M.t + ph, y2: M.t + ph + 4, class: "nnw-tick", stroke: "#999" }, axes);
       const txt = svg("text", { x, y: M.t + ph + 16, "text-anchor": "middle", class: "nnw-ticklabel", ...TEXT }, axes);
-      txt.textContent = String(Math.round(t));
+      txt.textContent = fmtEpoch(t);
     }
     const yt = logY
       ? niceTicks(Math.floor(ymin), Math.ceil(ymax), 5).filter((t) => Math.abs(t - Math.round(t)) < 1e-9 && t >= ymin && t <= ymax)

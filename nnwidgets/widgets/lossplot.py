@@ -348,7 +348,10 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         """PNG bytes of the current curves (honours the log-scale toggle)."""
         from nnwidgets.widgets.figures import loss_curves_png
 
-        return loss_curves_png(self.curves(), log_y=self.log_y, title=self.title, dpi=dpi)
+        title = self.title
+        if self.status in ("stopped", "diverged"):
+            title += f" ({self.status} at epoch {self.epoch})"
+        return loss_curves_png(self.curves(), log_y=self.log_y, title=title, dpi=dpi)
 
     def finalize(self) -> None:
         """Ends the live view: replaces it by a static PNG of the final curves
