@@ -28,7 +28,8 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers) -> None:
     quiz = subparsers.add_parser(
-        "quiz", help="run the class quiz server", description=__doc__.split("\n\n")[0]
+        "quiz", help="run the class quiz server",
+        description="Run the class quiz server and manage its data (see docs/quiz.md)."
     )
     sub = quiz.add_subparsers(dest="quiz_command", metavar="ACTION")
     quiz.set_defaults(func=lambda args: (quiz.print_help(), 0)[1])
