@@ -16,6 +16,11 @@ def load_references(root: pathlib.Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def published_values(meta: dict) -> dict:
+    """The lecture's published figures declared as ``published.NAME: <JSON value>`` in [meta]."""
+    return {k[len("published."):]: json.loads(v) for k, v in meta.items() if k.startswith("published.")}
+
+
 def parse_file(path: pathlib.Path):
     return authoring.parse(path.read_text(encoding="utf-8"), str(path))
 
@@ -24,7 +29,9 @@ def assignment_notebook(root: pathlib.Path, assignment: str, strip_placeholders:
     path = root / "assignments" / f"{assignment}.py"
     meta, cells = parse_file(path)
     refs = load_references(root).get(assignment, {})
-    return authoring.to_notebook(meta, cells, refs.get("recorded", {}), refs.get("published", {}),
+    published = dict(refs.get("published", {}))
+    published.update(published_values(meta))
+    return authoring.to_notebook(meta, cells, refs.get("recorded", {}), published,
                                  str(path), strip_placeholders=strip_placeholders)
 
 

@@ -16,7 +16,9 @@ import tempfile
 import time
 
 from nnwidgets.course import authoring
-from nnwidgets.course.build import REFERENCES, load_references, parse_file
+import numpy as np
+
+from nnwidgets.course.build import REFERENCES, load_references, parse_file, published_values
 
 
 def _ref_names(cells) -> list[str]:
@@ -74,8 +76,12 @@ def cell_seconds(cell) -> float:
 
 
 def slowest_cells(nb, n: int = 3):
-    timed = [(cell_seconds(c), c.source.strip().splitlines()[0][:70] if c.source.strip() else "")
-             for c in nb.cells if c.cell_type == "code"]
+    def label(cell):
+        lines = [ln.strip() for ln in cell.source.splitlines()
+                 if ln.strip() and not ln.strip().startswith("#")]
+        return lines[0][:70] if lines else ""
+
+    timed = [(cell_seconds(c), label(c)) for c in nb.cells if c.cell_type == "code"]
     return sorted(timed, reverse=True)[:n]
 
 
@@ -94,10 +100,9 @@ def record(root: pathlib.Path, assignments: list[str], timeout: int = 600) -> di
         text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
         line = next(ln for ln in text.splitlines() if ln.startswith("NNWIDGETS-REFERENCES "))
         recorded = json.loads(line.split(" ", 1)[1])
-        published = {k[len("published."):]: float(v) for k, v in meta.items()
-                     if k.startswith("published.")}
+        published = published_values(meta)
         for name, value in published.items():
-            if name in recorded and abs(recorded[name] - value) > 1e-6 * max(1.0, abs(value)):
+            if name in recorded and not np.allclose(recorded[name], value, rtol=1e-6, atol=1e-9):
                 print(f"[record-references] WARNING {assignment}.{name}: recorded {recorded[name]!r} "
                       f"differs from the lecture's published {value!r}", flush=True)
         references[assignment] = {

@@ -1,0 +1,44 @@
+"""The lecture notebooks carry every quiz question of the lectures verbatim, and run."""
+
+import pathlib
+import re
+
+import nbformat
+import pytest
+
+from course_testlib import REPO
+
+SEEDS = REPO.parent / "shared" / "seeds"
+
+
+def _lecture_questions():
+    """(id, question, answers) of every asker.js quiz in the foundations lecture text."""
+    texts = sorted(SEEDS.glob("001_*.txt"))
+    if not texts:
+        pytest.skip(f"lecture texts not found in {SEEDS}")
+    text = texts[0].read_text()
+    found = re.findall(r"var divid = '#(\w+)';.*?question: \"(.*?)\",\s*answers: \[(.*?)\]", text, re.S)
+    return [(qid, q, re.findall(r'"(.*?)"', answers)) for qid, q, answers in found]
+
+
+def test_every_quiz_question_is_an_asker_verbatim():
+    questions = _lecture_questions()
+    assert len(questions) == 6
+    source = "\n".join(c.source for c in nbformat.read(
+        str(REPO / "source" / "lectures" / "nn_foundations.ipynb"), as_version=4).cells)
+    for qid, question, answers in questions:
+        assert f'Asker(id="{qid}", question="{question}"' in source, qid
+        assert f"answers={answers!r}".replace("'", '"') in source.replace("\n      ", " "), qid
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lecture", sorted(p.stem for p in (REPO / "lectures").glob("*.py")))
+def test_lecture_notebook_runs(lecture, tmp_path):
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(str(REPO / "source" / "lectures" / f"{lecture}.ipynb"), as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    askers = [o for c in nb.cells for o in c.get("outputs", [])
+              if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert askers, "the Asker widgets did not display"
