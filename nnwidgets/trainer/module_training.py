@@ -220,7 +220,7 @@ def train_module(
     """
     import torch
 
-    from nnwidgets.trainer.device import configure_threads, resolve_device
+    from nnwidgets.trainer.device import resolve_device
 
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
@@ -232,8 +232,6 @@ def train_module(
     if batch_size is not None and int(batch_size) < 1:
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer or None (full batch)")
     dev = resolve_device(device)
-    if dev.type == "cpu":
-        configure_threads()  # NNWIDGETS_NUM_THREADS / OMP_NUM_THREADS, else the usable cores
     loss_fn, task, loss_name = _loss_fn(loss)
 
     def features(a, name):  # tensors stay tensors (maybe already on the GPU)
@@ -319,7 +317,6 @@ def train_module(
     bs = n if batch_size is None else min(int(batch_size), n)
     label = label or type(module).__name__
     cbs = CallbackList(callbacks)
-    history = History()
     dev_str = str(dev) if dev.type != "cuda" else f"cuda:{dev.index or 0}"
     settings = dict(
         epochs=epochs, optimizer=optimizer if isinstance(optimizer, str) else optimizer.__name__,
@@ -327,10 +324,6 @@ def train_module(
         weight_decay=float(weight_decay), loss=loss_name, batch_size=batch_size,
         seed=seed, n_train=n, n_val=None if Xvd is None else len(Xvd),
     )
-
-    # two snapshots of the state: the start of the previous and of this epoch
-    state = [t for t in module.state_dict().values() if t.is_floating_point()]
-    snapshots = [[t.detach().clone() for t in state], [t.detach().clone() for t in state]]
 
     def val_score(out, target):
         if task == "classification":
@@ -341,6 +334,24 @@ def train_module(
         tot = ((target - target.mean(dim=0)) ** 2).sum()
         return 1 - res / tot.clamp_min(1e-12)
 
+    # CPU threads as for the nnwidgets MLPs: one thread for small networks (a parallel
+    # region costs more than their work, and spinning threads collapse on shared
+    # cores), configure_threads' choice for larger ones; restored afterwards.
+    from nnwidgets.trainer.mlp_engine import thread_budget
+
+    with thread_budget([sum(p.numel() for p in params), 1], bs, device=dev):
+        return _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to_y, shape_y, n, bs,
+                    epochs, shuffle, dev, gen, dev_str, label, cbs, settings, lr, val_score)
+
+
+def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to_y, shape_y, n, bs,
+         epochs, shuffle, dev, gen, dev_str, label, cbs, settings, lr, val_score):
+    import torch
+
+    history = History()
+    # two snapshots of the state: the start of the previous and of this epoch
+    state = [t for t in module.state_dict().values() if t.is_floating_point()]
+    snapshots = [[t.detach().clone() for t in state], [t.detach().clone() for t in state]]
     cbs.fit_begin(model=module, n_models=1, max_epochs=epochs, device=dev_str, run_labels=[label])
     stop_reason = "max_iter"
     epoch_times: list[float] = []

@@ -228,3 +228,22 @@ def test_tensors_in_tensors_out():
     y = (X[:, 0] > 0).long()
     res = train_module(nn.Linear(3, 2), X, y, X_test=X, y_test=y, epochs=30, lr=0.5, seed=0)
     assert res.task == "classification" and res.metrics["test_accuracy"] > 0.7
+
+
+def test_small_networks_train_on_one_thread_and_threads_are_restored():
+    X = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    seen = []
+
+    class Threads(Callback):
+        def on_epoch_end(self, **kw):
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train_module(nn.Linear(3, 2), X, y, epochs=3, callbacks=[Threads()])
+        assert seen == [1, 1, 1]  # a parallel region costs more than this network's work
+        assert torch.get_num_threads() == 2  # the session's setting is given back
+    finally:
+        torch.set_num_threads(before)
