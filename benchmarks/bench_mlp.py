@@ -47,6 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="nnwidgets dtype")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per library (default 3, quick 2)")
     p.add_argument("--only", default=None, help="run only workloads whose name contains this text")
+    p.add_argument("--stack", action="store_true",
+                   help="also time fit_stack (4 alphas x 5 folds of the choice network) against one-by-one fits")
     return p.parse_args(argv)
 
 
@@ -163,7 +165,50 @@ def main(argv=None):
         if cuda:
             row += [f"{med['cuda']:.3f}", f"{med['sklearn'] / med['cuda']:.1f}x"]
         print("| " + " | ".join(row) + " |", flush=True)
+    if args.stack:
+        bench_stack(args, repeats)
     del np
+
+
+def bench_stack(args, repeats):
+    """fit_stack of a small alpha grid x 5 folds against the same fits one by one."""
+    import numpy as np
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    from nnwidgets import MLPClassifier
+    from nnwidgets.datasets import load_mouse_choice
+    from nnwidgets.trainer.batched import fit_stack
+
+    choice = load_mouse_choice()  # simulated
+    X_train, _, y_train, _ = train_test_split(choice.data, choice.target, test_size=0.3, random_state=3)
+    epochs = 12 if args.quick else 60
+    base = MLPClassifier(hidden_layer_sizes=[100, 100, 30, 30, 10], random_state=1, max_iter=epochs, tol=0.0,
+                         n_iter_no_change=10 ** 9, device=args.device, dtype=args.dtype)
+    folds = list(StratifiedKFold(5).split(X_train, y_train))
+    grid = np.logspace(-5, -1, 4)
+
+    def jobs():
+        ests = [clone(base).set_params(alpha=a) for a in grid for _ in folds]
+        data = [(X_train[tr], y_train[tr]) for _ in grid for tr, _ in folds]
+        return ests, data
+
+    times = {"stacked": [], "one by one": []}
+    for rep in range(repeats):
+        for how in (["stacked", "one by one"] if rep % 2 == 0 else ["one by one", "stacked"]):
+            ests, data = jobs()
+            t0 = time.perf_counter()
+            if how == "stacked":
+                fit_stack(ests, data)
+            else:
+                for est, (X, y) in zip(ests, data):
+                    est.fit(X, y)
+            times[how].append(time.perf_counter() - t0)
+    k = len(grid) * len(folds)
+    st, one = statistics.median(times["stacked"]), statistics.median(times["one by one"])
+    print(f"\nfit_stack, choice (simulated) [100,100,30,30,10], {len(grid)} alphas x {len(folds)} folds = {k} "
+          f"models, {epochs} epochs: stacked {st:.2f} s ({st / k * 1e3:.0f} ms/model), one by one {one:.2f} s "
+          f"({one / k * 1e3:.0f} ms/model), speed-up {one / st:.2f}x")
 
 
 if __name__ == "__main__":

@@ -473,6 +473,25 @@ class _Schedule:
         self._set_reg()
         self.cum_act = np.cumsum(act, axis=0).astype(np.float64)
         self.fused = solver == "adam" and K == 1 and _FUSED_ADAM
+        # K > 1: models with the same Adam constants and step count share one
+        # fused-Adam call per step (lists of their rows), instead of 7 masked ops
+        self.adam_groups = None
+        if solver == "adam" and K > 1 and _FUSED_ADAM:
+            groups: dict = {}
+            for j in live:
+                r = mr[j]
+                h = r.hyper
+                key = (float(h["learning_rate_init"]), float(h["beta_1"]), float(h["beta_2"]),
+                       float(h["epsilon"]), int(r.opt_state["t"]), int(r._nb))
+                groups.setdefault(key, []).append(j)
+            P, G, M, V = net.params, net.grads, net.opt["m"], net.opt["v"]
+            self.adam_groups = []
+            for (lr, b1, b2, eps, _t, _nb), members in groups.items():
+                self.adam_groups.append((
+                    members, lr, b1, b2, eps,
+                    [P[j] for j in members], [G[j] for j in members],
+                    [M[j] for j in members], [V[j] for j in members],
+                ))
         self._uploaded = False
         self._last_lr = None
         self.coef_d = torch.empty((S, _NCOEF, K, 1), dtype=dtype, device=device)
@@ -772,6 +791,9 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                 else:
                     vel = opt["vel"]
                 fused = adam and K == 1 and _FUSED_ADAM and not mr[0]._done
+                adam_groups = sched.adam_groups if adam else None
+                if adam_groups is not None:
+                    steps_t = sched.steps_t
                 if fused:
                     h0 = mr[0].hyper
                     t_host = mr[0].opt_state["t"]
@@ -795,6 +817,17 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                         torch._fused_adam_([params], [grads], [m], [v], [], [steps_t], lr=lr_f, beta1=beta1,
                                            beta2=beta2, weight_decay=0.0, eps=eps_f / math.sqrt(bc2),
                                            amsgrad=False, maximize=False)
+                    elif adam_groups is not None:
+                        for members, lr_g, b1_g, b2_g, eps_g, gp, gg, gm, gv in adam_groups:
+                            j0 = members[0]
+                            if not sched.act[s, j0]:
+                                continue
+                            t_g = mr[j0].opt_state["t"] + sched.cum_act[s, j0]
+                            steps_t.fill_(t_g)
+                            torch._fused_adam_(gp, gg, gm, gv, [], [steps_t] * len(gp), lr=lr_g, beta1=b1_g,
+                                               beta2=b2_g, weight_decay=0.0,
+                                               eps=eps_g / math.sqrt(1.0 - b2_g ** t_g),
+                                               amsgrad=False, maximize=False)
                     elif adam:
                         m.lerp_(grads, cA)
                         torch.mul(grads, grads, out=g2)
