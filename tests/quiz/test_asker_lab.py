@@ -51,6 +51,7 @@ def test_asker_live_in_jupyterlab_while_the_kernel_is_busy(server, lab_page):
         f"correct=1, server='{server.url}', student='lab-student'))\n"
         "time.sleep(20)",
         "Asker(id='labself', question='Local?', answers=['yes', 'no'], correct=0, student='me')",
+        "Asker(id='labjup', question='Via Jupyter?', answers=['a', 'b'], server='jupyter', student='me')",
     ])
     lp.open_notebook("quiz.ipynb")
     # the harness's idle check can pass before the kernel exists ("No Kernel |
@@ -94,4 +95,23 @@ def test_asker_live_in_jupyterlab_while_the_kernel_is_busy(server, lab_page):
         "document.querySelectorAll('.nnw-asker')[1].querySelector('.nnw-asker-correct') !== null",
         timeout=20_000)
     lp.screenshot("embedded-mode", locator=w2)
+
+    # server="jupyter": the Lab server's own quiz API (cookie + XSRF auth), when
+    # the extension is enabled in this environment (an editable install lacks
+    # the data file that enables it)
+    try:
+        lab.api("quiz")  # GET {base}api/quiz
+        extension = True
+    except Exception:
+        extension = False
+    if extension:
+        lp.run_cell(2)
+        w3 = page.locator(".nnw-asker").nth(2)
+        w3.wait_for()
+        w3.locator(".nnw-asker-answer").nth(1).click()
+        w3.locator(".nnw-asker-submit").click()
+        page.wait_for_function(
+            "document.querySelectorAll('.nnw-asker .nnw-asker-count')[2].textContent === '1 answer'",
+            timeout=20_000)
+        lp.screenshot("jupyter-mode", locator=w3)
     assert [str(r) for r in watch.all_errors()] == []
