@@ -27,6 +27,7 @@ _LAZY = {
     "Callback": "nnwidgets.trainer.events",
     "History": "nnwidgets.trainer.events",
     "train_module": "nnwidgets.trainer.module_training",
+    "train_estimator": "nnwidgets.trainer.estimator_training",
     "TrainResult": "nnwidgets.trainer.results",
     "GridSearchCV": "nnwidgets.trainer.search",
     "RandomizedSearchCV": "nnwidgets.trainer.search",
