@@ -16,9 +16,7 @@ Public contract (used by :mod:`nnwidgets.trainer.search`)::
 
 from __future__ import annotations
 
-import os
 import time
-import warnings
 
 import numpy as np
 

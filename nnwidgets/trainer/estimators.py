@@ -16,7 +16,6 @@ Extra fitted attribute: ``history_`` (a :class:`~nnwidgets.trainer.events.Histor
 
 from __future__ import annotations
 
-import math
 import warnings
 from numbers import Integral, Real
 
@@ -513,8 +512,6 @@ class BaseMLP(BaseEstimator):
             _inplace_act(self.activation, activation)
             activation = activation @ self.coefs_[i]
             activation += self.intercepts_[i]
-        if n == 1 or True:
-            pass
         _inplace_act(self.out_activation_, activation)
         return activation
 

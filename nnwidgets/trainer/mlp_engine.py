@@ -334,7 +334,7 @@ class StackNet:
         if regg is not None:
             self.gc.addcmul_(self.pc, regg)
 
-    def predict(self, X, K_rows=None):
+    def predict(self, X):
         """Full forward pass of [K, n, F] inputs (no buffers kept)."""
         a = X
         L = self.layout.n_layers
@@ -575,10 +575,6 @@ def memory_per_model(layer_units, batch, n_val, dtype, solver="adam", early_stop
     acts = sum(layer_units) * batch * 2 * 2  # two batch sizes, acts + deltas
     val = sum(layer_units) * max(n_val, 1)
     return (n_state * lay.size + acts + val) * item
-
-
-class _Stack:
-    """Device state of the models currently stacked together."""
 
 
 def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation, loss,
