@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from nnwidgets.quiz.errors import InvalidInput
+
 MAX_QUESTION_CHARS = 4000
 MAX_ANSWER_CHARS = 1000
 MIN_ANSWERS, MAX_ANSWERS = 2, 26
@@ -18,8 +20,6 @@ _QID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,99}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # words used by the API's own paths
 RESERVED_IDS = frozenset({"students", "export", "dashboard", "static"})
-
-from nnwidgets.quiz.errors import InvalidInput  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

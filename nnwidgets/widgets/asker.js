@@ -247,10 +247,14 @@ function render({ model, el: host }) {
     };
     const r = await call(model, "PUT", "api/quiz/" + encodeURIComponent(model.get("qid")), body, token);
     if (r.status === 409) {
-      live.conflict = true;
-    } else if (!r.ok && r.status !== 403) {
+      live.conflict = true; // the server keeps its own version; applyServerState checks the shape
+    } else if (r.status === 403) {
+      // registration=instructor: only the instructor opens questions
+      setMessage("This question is not open on the quiz server yet; wait for the instructor.");
+    } else if (!r.ok) {
       setMessage((r.data && r.data.error) || "could not register the question (HTTP " + r.status + ")");
     }
+    return r.ok || r.status === 409;
   }
 
   function applyServerState(d) {
@@ -283,6 +287,7 @@ function render({ model, el: host }) {
       const r = await call(model, "GET", "api/quiz/" + encodeURIComponent(model.get("qid")) + q, undefined, token);
       if (r.ok) {
         askedMine = askedMine || q !== "";
+        if ((live.message || "").startsWith("This question is not open")) live.message = "";
         applyServerState(r.data);
         delay = POLL_MS;
         pushToModel();
@@ -318,8 +323,9 @@ function render({ model, el: host }) {
         pending = null;
         askedMine = true;
       } else if (r.status === 404) {
-        await register(token);
-        live.message = "The question was not registered yet; press Submit again.";
+        if (await register(token)) {
+          live.message = "The question was not registered yet; press Submit again.";
+        }
       } else {
         live.message = (r.data && r.data.error) || "HTTP " + r.status;
       }
