@@ -181,3 +181,28 @@ def test_can_stack_explains_refusals():
     assert {"alpha", "learning_rate_init", "random_state", "callbacks", "max_iter"} <= BATCHABLE_PARAMS
     with pytest.raises(ValueError, match="one \\(X, y\\) dataset per estimator"):
         fit_stack([a], [])
+
+
+@pytest.mark.parametrize("case", ["poisson", "multilabel", "sample_weight", "multioutput"])
+def test_other_losses_and_weights_match_sklearn(case):
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(90, 6))
+    kw = dict(hidden_layer_sizes=[16], random_state=0, max_iter=6, batch_size=25)
+    fit_kw = {}
+    if case == "poisson":
+        y = rng.poisson(np.exp(0.3 * X[:, 0])).astype(float)
+        ours, sk = MLPRegressor(loss="poisson", dtype="float64", **kw), SkMLPRegressor(loss="poisson", **kw)
+    elif case == "multilabel":
+        y = (X[:, :3] > 0).astype(int)
+        ours, sk = MLPClassifier(dtype="float64", **kw), SkMLPClassifier(**kw)
+    elif case == "multioutput":
+        y = X[:, :2] @ np.array([[1.0, 2.0], [-1.0, 0.5]])
+        ours, sk = MLPRegressor(dtype="float64", alpha=0.1, **kw), SkMLPRegressor(alpha=0.1, **kw)
+    else:
+        y = X[:, 0] * 3 + 1
+        fit_kw = {"sample_weight": rng.uniform(0.1, 2.0, size=90)}
+        ours, sk = MLPRegressor(dtype="float64", **kw), SkMLPRegressor(**kw)
+    ours.fit(X, y, **fit_kw)
+    sk.fit(X, y, **fit_kw)
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-6)
+    np.testing.assert_allclose(ours.predict(X), sk.predict(X), rtol=1e-6, atol=1e-9)

@@ -149,3 +149,20 @@ def test_classifier_partial_fit_needs_classes_and_predict_proba_sums_to_one():
     assert set(clf.predict(X)) <= set(clf.classes_)
     with pytest.raises(AttributeError, match="partial_fit"):
         MLPClassifier(solver="lbfgs").partial_fit(X, y, classes=np.unique(y))
+
+
+def test_verbose_prints_like_sklearn(capsys):
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 3))
+    y = X[:, 0]
+    kw = dict(hidden_layer_sizes=[4], random_state=0, max_iter=3, verbose=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        SkMLPRegressor(**kw).fit(X, y)
+        sk_out = capsys.readouterr().out
+        MLPRegressor(dtype="float64", **kw).fit(X, y)
+        our_out = capsys.readouterr().out
+    assert our_out.splitlines()[0].startswith("Iteration 1, loss = ")
+    assert [line[:25] for line in our_out.splitlines()] == [line[:25] for line in sk_out.splitlines()]
