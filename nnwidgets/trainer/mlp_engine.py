@@ -38,7 +38,8 @@ import torch
 
 from nnwidgets.trainer.events import CallbackList, History
 
-# an epoch loss this many times the untrained network's loss counts as divergence
+# an epoch loss this many times the loss of the untrained network (and above this many
+# times 1.0, so that near-perfect fits never trip it) counts as divergence
 DIVERGENCE_FACTOR = 1e6
 
 # torch's fused Adam kernel (one pass over the parameters) serves K == 1
@@ -897,13 +898,13 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                     loss_k = float(loss_sums[j] / r._n)
                     loss0 = getattr(r, "_loss0", float("inf"))
                     finite = math.isfinite(loss_k) and math.isfinite(psums[j])
-                    if not finite or loss_k > DIVERGENCE_FACTOR * max(loss0, 1e-12):
+                    if not finite or loss_k > DIVERGENCE_FACTOR * max(loss0, 1.0):
                         bad_rows.append(j)
                         r._done = True
                         r.stop_reason = "diverged"
                         what = (f"became non-finite ({loss_k})" if not finite else
-                                f"exploded to {loss_k:.3g}, {loss_k / max(loss0, 1e-12):.1e} times the "
-                                f"untrained network's {loss0:.3g}")
+                                f"exploded to {loss_k:.3g}, {loss_k / max(loss0, 1e-12):.1e} times its "
+                                f"value at the start of training ({loss0:.3g})")
                         r.warned.append(
                             f"Training diverged at epoch {book['n_iter_total'] + 1}: the training loss "
                             f"{what}. The model keeps the weights of the last good epoch "
