@@ -6,26 +6,33 @@ import os
 import pathlib
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+LECTURES = "lectures"  # the nbgrader "assignment" holding the lecture notebooks
 
 
 def course_root(path=None) -> pathlib.Path:
     """The course folder: ``path``, ``$NNWIDGETS_COURSE_ROOT``, the cwd if it has
-    ``assignments/``, else the nnwidgets checkout."""
+    ``assignments/`` or ``nbgrader_config.py``, else the nnwidgets checkout."""
     if path is None:
         path = os.environ.get("NNWIDGETS_COURSE_ROOT")
     if path is None:
         cwd = pathlib.Path.cwd()
-        path = cwd if (cwd / "assignments").is_dir() else REPO_ROOT
+        is_course = (cwd / "assignments").is_dir() or (cwd / "nbgrader_config.py").exists()
+        path = cwd if is_course else REPO_ROOT
     root = pathlib.Path(path).resolve()
-    if not (root / "assignments").is_dir():
+    if not ((root / "assignments").is_dir() or (root / "nbgrader_config.py").exists()):
         raise FileNotFoundError(
-            f"{root} is not a course folder (no assignments/ inside); pass --course-root"
+            f"{root} is not a course folder (neither assignments/ nor nbgrader_config.py inside); "
+            "pass --course-root"
         )
     return root
 
 
 def assignment_ids(root: pathlib.Path) -> list[str]:
-    return sorted(p.stem for p in (root / "assignments").glob("*.py"))
+    folder = root / "assignments"
+    if folder.is_dir():
+        return sorted(p.stem for p in folder.glob("*.py"))
+    return sorted(p.name for p in (root / "source").iterdir() if p.is_dir() and p.name != LECTURES) \
+        if (root / "source").is_dir() else []
 
 
 def lecture_ids(root: pathlib.Path) -> list[str]:
@@ -33,4 +40,4 @@ def lecture_ids(root: pathlib.Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.py")) if folder.is_dir() else []
 
 
-LECTURES = "lectures"  # the nbgrader "assignment" holding the lecture notebooks
+

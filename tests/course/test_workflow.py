@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from nnwidgets.course.layout import assignment_ids
-from nnwidgets.course.nbgrader_ops import autograde, generate, scores, submit
+from nnwidgets.course.nbgrader_ops import autograde, generate, overview, scores, submit
 
 from course_testlib import REPO, cell_by_id, graded_ids, make_course, read_nb
 
@@ -98,6 +98,19 @@ def test_generate_and_autograde(assignment, tmp_path, course_env):
         # diagnostics reach the student on stdout
         lr_out = "".join(o.get("text", "") for o in cell_by_id(graded, "test-lr").outputs)
         assert "trained on the test set" in lr_out
+    # the instructor's overview: one row per submission, key at 100% of the autograded points
+    frame = overview(root)
+    assert set(frame["student"]) >= {"key", "blank"}
+    if assignment == ASSIGNMENTS[0]:
+        import argparse
+
+        from nnwidgets.course.cli import register
+
+        parser = argparse.ArgumentParser()
+        register(parser.add_subparsers())
+        plot = tmp_path / "grades.png"
+        args = parser.parse_args(["course", "--course-root", str(root), "grades", "--plot", str(plot)])
+        assert args.func(args) == 0 and plot.stat().st_size > 1000
     for student in ("key", "blank") + (("wrong",) if expected_wrong else ()):
         graded = read_nb(root / "autograded" / student / assignment / f"{assignment}.ipynb")
         for grade_id in points:

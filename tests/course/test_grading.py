@@ -1,0 +1,113 @@
+"""nnwidgets.grading: checks recompute, tolerate randomness, diagnose on stdout, never stderr."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.svm import SVC
+
+from nnwidgets.grading import (GradingFailure, check_answer, check_fitted, check_model_metric,
+                               check_trained_on, check_value, metric_tolerance)
+
+
+@pytest.fixture
+def split():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 5))
+    y = (X[:, 0] + 0.5 * rng.normal(size=120) > 0).astype(int)
+    return train_test_split(X, y, test_size=0.3, random_state=0)
+
+
+def _fails(capsys, func, *args, **kwargs):
+    with pytest.raises(GradingFailure) as info:
+        func(*args, **kwargs)
+    captured = capsys.readouterr()
+    assert captured.err == ""  # nbgrader zeroes a cell that writes to stderr
+    assert "CHECK FAILED" in captured.out and str(info.value) in captured.out
+    return captured.out
+
+
+def test_unfitted_and_placeholder_models_are_diagnosed(capsys):
+    out = _fails(capsys, check_fitted, LogisticRegression(), "logr_model")
+    assert "logr_model.fit(...) was never called" in out
+    out = _fails(capsys, check_fitted, ..., "lr_model")
+    assert "placeholder" in out
+
+
+@pytest.mark.parametrize("make", [LogisticRegression, lambda: SVC(kernel="rbf")])
+def test_model_fitted_on_the_test_set_is_detected(make, split, capsys):
+    X_train, X_test, y_train, y_test = split
+    good = make().fit(X_train, y_train)
+    check_trained_on(good, X_train, y_train, X_test, y_test, name="m")
+    cheat = make().fit(X_test, y_test)
+    out = _fails(capsys, check_trained_on, cheat, X_train, y_train, X_test, y_test, name="m")
+    assert "trained on the test set" in out and "likely cause" in out
+
+
+def test_mlp_fitted_on_the_test_set_is_detected_from_samples_seen(split, capsys):
+    from nnwidgets import MLPClassifier
+
+    X_train, X_test, y_train, y_test = split
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cheat = MLPClassifier(hidden_layer_sizes=[8], max_iter=20, random_state=0).fit(X_test, y_test)
+    out = _fails(capsys, check_trained_on, cheat, X_train, y_train, X_test, y_test, name="net",
+                 refit=False)
+    assert f"{len(X_test)} samples" in out
+
+
+def test_hard_coded_metric_is_caught_and_true_one_passes(split, capsys):
+    X_train, X_test, y_train, y_test = split
+    model = LogisticRegression().fit(X_train, y_train)
+    true = float((model.predict(X_test) == y_test).mean())
+    check_model_metric(model, X_test, y_test, "accuracy", reported=true, expected=true, name="m")
+    out = _fails(capsys, check_model_metric, model, X_test, y_test, "accuracy", reported=0.9036,
+                 name="m")
+    assert "typed in by hand" in out
+    train_acc = float((model.predict(X_train) == y_train).mean())
+    if train_acc != true:
+        _fails(capsys, check_model_metric, model, X_test, y_test, "accuracy", reported=train_acc)
+
+
+def test_tolerances_fit_the_metric_and_randomness():
+    assert metric_tolerance("accuracy", 0.9, 83, randomized=False) < 1e-5
+    tol = metric_tolerance("accuracy", 0.9, 83, randomized=True)
+    assert tol == pytest.approx(3 * np.sqrt(0.9 * 0.1 / 83))
+    assert metric_tolerance("accuracy", 1.0, 100, randomized=True) == pytest.approx(0.01)
+    y = np.arange(100.0)
+    tol_mse = metric_tolerance("mse", 10.0, 100, True, y, y + np.random.default_rng(0).normal(0, 3, 100))
+    assert 1 < tol_mse < 10
+
+
+def test_randomized_expected_value_within_and_outside_tolerance(capsys):
+    X = np.random.default_rng(1).normal(size=(200, 3))
+    y = X @ np.array([1.0, 2.0, 3.0])
+    model = LinearRegression().fit(X, y + np.random.default_rng(2).normal(0, 1, 200))
+    mse = float(np.mean((model.predict(X) - y) ** 2))
+    check_model_metric(model, X, y, "mse", expected=mse * 1.05, randomized=True)
+    out = _fails(capsys, check_model_metric, model, X, y, "mse", expected=mse * 3, randomized=True)
+    assert "expected" in out and "found" in out
+
+
+def test_checks_silence_warnings_inside(split, capsys):
+    X_train, X_test, y_train, y_test = split
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LogisticRegression(max_iter=1).fit(X_train, y_train)  # ConvergenceWarning when refit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning escaping the check would raise here
+        check_trained_on(model, X_train, y_train, X_test, y_test)
+    assert capsys.readouterr().err == ""
+
+
+def test_check_value_and_answer(capsys):
+    check_value([1.0, 2.0], [1.0, 2.0 + 1e-9], "v")
+    _fails(capsys, check_value, [1.0], [2.0], "v")
+    _fails(capsys, check_value, np.ones(3), np.ones(2), "v")
+    check_answer(" Regression ", "regression", "q")
+    check_answer("clustering", None, "q", ["regression", "clustering"])  # visible: form only
+    out = _fails(capsys, check_answer, "classification", "regression", "q")
+    assert "regression" not in out.split("found")[0].split("expected")[-1]  # no answer leaked
+    _fails(capsys, check_answer, "maybe", None, "q", ["yes", "no"])
