@@ -217,7 +217,7 @@ def _error_scores(scorer, error_score, return_train_score):
 
 
 def _fit_models(jobs, *, engine, callbacks=None, max_models_per_batch=None, error_score=np.nan,
-                verbose=0, labels=None, owner=None):
+                verbose=0, labels=None, owner=None, interrupt="raise"):
     """Fits ``jobs`` (dicts with ``est``, ``X_train``, ``y_train``, ``params``) in place.
 
     Groups the jobs into stackable sets and fits each set with one
@@ -225,6 +225,11 @@ def _fit_models(jobs, *, engine, callbacks=None, max_models_per_batch=None, erro
     shared equally among its models), ``fit_error`` (traceback or None) and
     ``batched`` (bool). Returns a list of notes (strings) about fits that were
     not batched.
+
+    Ctrl-C stops the engine at a step boundary; ``interrupt="raise"`` (the
+    searches, like scikit-learn's) then raises KeyboardInterrupt, ``"keep"``
+    (sweeps) keeps the partly trained models. A callback's ``STOP`` skips
+    the groups not started yet: their fits fail with a note (error_score).
     """
     notes = []
     batchable = engine.BATCHABLE_PARAMS
@@ -235,6 +240,7 @@ def _fit_models(jobs, *, engine, callbacks=None, max_models_per_batch=None, erro
         groups.setdefault(_stack_key(job["params"], batchable), []).append(i)
 
     relay = None
+    interrupted = False
     cbl = _callback_list(callbacks)
     if labels is not None and cbl.callbacks:
         relay = _RunRelay(cbl, labels, owner=owner)
@@ -244,7 +250,9 @@ def _fit_models(jobs, *, engine, callbacks=None, max_models_per_batch=None, erro
 
     for key, idx in groups.items():
         if relay is not None and relay.stopped:
-            break
+            for i in idx:
+                jobs[i]["fit_error"] = "training was stopped by a callback (STOP) before this model ran"
+            continue
         ests = [jobs[i]["est"] for i in idx]
         ok, reason = engine.can_stack(ests)
         if not ok:
@@ -272,11 +280,22 @@ def _fit_models(jobs, *, engine, callbacks=None, max_models_per_batch=None, erro
                 jobs[i]["est"] = clone(jobs[i]["est"])
                 _fit_one(jobs[i], error_score)
             continue
+        if any(getattr(e, "stop_reason_", None) == "interrupted" for e in ests):
+            if interrupt == "raise":
+                raise KeyboardInterrupt(
+                    f"interrupted: the search stopped while training {len(idx)} stacked models"
+                )
+            notes.append("interrupted (Ctrl-C): the models were only partly trained")
+            interrupted = True
         share = (time.perf_counter() - t0) / len(idx)
         for i in idx:
             jobs[i]["fit_time"] = share
             jobs[i]["fit_error"] = None
             jobs[i]["batched"] = True
+        if interrupted:
+            if relay is not None:
+                relay.stopped = True
+            break
 
     if relay is not None:
         hist = [getattr(j["est"], "history_", None) for j in jobs]

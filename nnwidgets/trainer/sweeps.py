@@ -242,7 +242,7 @@ def sweep(estimator, param_grid, X, y, *, X_val=None, y_val=None, callbacks=None
                 for e, p in zip(ests, candidates)]
         notes = _fit_models(jobs, engine=engine, callbacks=cbl if cbl.callbacks else None,
                             max_models_per_batch=max_models_per_batch, error_score="raise",
-                            labels=labels, owner=estimator)
+                            labels=labels, owner=estimator, interrupt="keep")
         ests = [j["est"] for j in jobs]
         all_batched = all(j["batched"] for j in jobs)
         note = "; ".join([f"{sum(j['batched'] for j in jobs)} of {len(jobs)} models trained as "

@@ -296,3 +296,49 @@ def test_verbose_progress_and_clone_pickle(clf_data, capsys):
     again = pickle.loads(pickle.dumps(search))
     np.testing.assert_array_equal(again.cv_results_["mean_test_score"],
                                   search.cv_results_["mean_test_score"])
+
+
+def test_ctrl_c_aborts_a_search_but_a_sweep_keeps_its_models(clf_data, monkeypatch):
+    """The engine stops at a step boundary on Ctrl-C; a search then aborts (as
+    scikit-learn's does) while a sweep returns the partly trained models."""
+    import nnwidgets.trainer.search as search_module
+    from nnwidgets.trainer.sweeps import sweep
+
+    real, _ = search_module._engine()
+
+    class CtrlCEngine:
+        BATCHABLE_PARAMS = real.BATCHABLE_PARAMS
+        can_stack = staticmethod(real.can_stack)
+
+        @staticmethod
+        def fit_stack(estimators, datasets, **kw):
+            real.fit_stack(estimators, datasets, **kw)
+            for est in estimators:
+                est.stop_reason_ = "interrupted"
+            return estimators
+
+    monkeypatch.setattr(search_module, "_engine", lambda: (CtrlCEngine, None))
+    X, y = clf_data
+    with pytest.raises(KeyboardInterrupt, match="interrupted"):
+        GridSearchCV(small_clf(), {"alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
+    res = sweep(small_clf(), {"alpha": [1e-4, 1e-2]}, X, y)
+    assert "interrupted" in res.note and np.all(np.isfinite(res.train_scores))
+
+
+class StopAt(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, run, record, **kw):
+        return "stop" if record["epoch"] >= self.epoch else None
+
+
+@pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
+def test_stop_from_a_callback_ends_the_search(clf_data):
+    X, y = clf_data
+    grid = {"hidden_layer_sizes": [[3], [4]]}  # two stacks; STOP during the first
+    with pytest.warns(FitFailedWarning, match="stopped by a callback"):
+        search = GridSearchCV(small_clf(max_iter=50), grid, cv=2, callbacks=StopAt(2),
+                              refit=False).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores[0]) and np.isnan(scores[1])
