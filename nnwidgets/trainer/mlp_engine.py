@@ -26,6 +26,7 @@ This module is private: :mod:`nnwidgets.trainer.estimators` and
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -1104,6 +1105,24 @@ def _r2_from_ssr(ssr, sst):
     return float(np.mean(scores))
 
 
+def _idle_cores() -> int:
+    """Cores not busy with other processes (1-minute load average, minus the
+    one this process itself may have kept busy), at least 1.
+
+    Spinning OpenMP threads that wait for a preempted partner make a fit many
+    times slower on shared machines (JupyterHub nodes, CI runners), so threads
+    are only used where cores are idle."""
+    from nnwidgets.trainer.device import default_num_threads
+
+    n = default_num_threads()
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):  # pragma: no cover - not Unix
+        return n
+    others = max(0.0, load - 1.0)
+    return max(1, min(n, int(n - others + 0.5)))
+
+
 class thread_budget:
     """Context manager: the torch intra-op thread count for one training run.
 
@@ -1126,7 +1145,12 @@ class thread_budget:
         from nnwidgets.trainer.device import configure_threads
 
         self.prev = torch.get_num_threads()
-        n = 1 if self.flops < self.SMALL_FLOPS else None
+        if self.flops < self.SMALL_FLOPS:
+            n = 1
+        elif any(os.environ.get(v) for v in ("NNWIDGETS_NUM_THREADS", "OMP_NUM_THREADS")):
+            n = None  # the user chose: configure_threads reads it
+        else:
+            n = _idle_cores()
         self.n = configure_threads(n)
         return self
 
