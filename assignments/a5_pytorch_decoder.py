@@ -185,6 +185,21 @@ check_value(test_accuracy > 3 / 26, True, "test accuracy above chance (1/26) onc
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# ### The same training with `%%nntrain`
+# nnwidgets' `%%nntrain` magic trains the module the cell returns with the same optimizer settings,
+# showing a live loss plot while it trains, and reports the test accuracy at the end (not graded).
+
+# %%
+%load_ext nnwidgets
+
+# %%
+%%nntrain --data X_tensor_train,Y_tensor_train --test X_tensor_test,Y_tensor_test --epochs 150 --optimizer sgd --lr 0.1 --weight-decay 1e-4 --loss cross_entropy --seed 1 --label "decoder (SIMULATED fMRI)" --out nntrain_run
+DecodingReLuNN(X_tensor_train.shape[1], 509)
+
+# %%
+nntrain_run.test_score
+
+# %% [markdown]
 # **Question.** The lecture reported a test accuracy of 0.0096 and concluded that the network
 # "did not change anything". What went wrong, and what does your corrected notebook show?
 
