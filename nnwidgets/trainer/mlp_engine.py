@@ -135,6 +135,16 @@ def _rowdot(a, b):
     return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).reshape(-1)
 
 
+def _softmax_(z):
+    """In-place softmax over the last axis, as scikit-learn computes it (max
+    subtracted, exp, normalised); faster than torch.softmax for the few
+    classes of an MLP's output layer."""
+    z.sub_(z.amax(dim=-1, keepdim=True))
+    z.exp_()
+    z.div_(z.sum(dim=-1, keepdim=True))
+    return z
+
+
 def _hidden_forward(name):
     if name == "relu":
         return torch.Tensor.relu_
@@ -230,7 +240,7 @@ class StackNet:
         out = acts[L]
         oa = self.out_activation
         if oa == "softmax":
-            out.copy_(torch.softmax(out, dim=2))
+            _softmax_(out)
         elif oa == "logistic":
             out.sigmoid_()
         elif oa == "exp":
