@@ -59,6 +59,19 @@ class StopSignal(Callback):
     def __init__(self) -> None:
         self._event = threading.Event()
 
+    def __deepcopy__(self, memo) -> "StopSignal":
+        # sklearn's clone() deep-copies parameters: clones of an estimator
+        # share one Stop button, so a click stops every model of a search.
+        return self
+
+    def __getstate__(self) -> dict:
+        return {"is_set": self._event.is_set()}
+
+    def __setstate__(self, state: dict) -> None:
+        self._event = threading.Event()
+        if state.get("is_set"):
+            self._event.set()
+
     def set(self) -> None:
         self._event.set()
 
