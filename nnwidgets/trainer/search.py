@@ -165,7 +165,8 @@ class _RunRelay(Callback):
         k = self.offsets[run] if run < len(self.offsets) else run
         if record is not None:
             self.records[k].append(record)
-        if self.callbacks.epoch_end(run=k, record=record, model=model, label=self.labels[k], **kw):
+        kw["label"] = self.labels[k] if k < len(self.labels) else str(k)
+        if self.callbacks.epoch_end(run=k, record=record, model=model, **kw):
             self.stopped = True
             return "stop"
         return None
