@@ -119,6 +119,26 @@ def test_v1_simulated_orientation_is_decodable_from_a_subset():
     assert mean_squared_error(y_test, pred) < 0.3 * y_test.var()
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # max_iter=200 as in a1
+def test_v1_simulated_direction_is_learnable_by_lr_and_mlp_with_the_lecture_split():
+    # Assignment 1's setting: raw degrees as the target, first 500 neurons, lecture's split.
+    # Both decoders must learn a real signal (well below the target's variance), and the
+    # network must be at least in the league of linear regression (it was not, before
+    # the simulation had enough direction-selective neurons).
+    from nnwidgets import MLPRegressor
+
+    bunch = datasets.load_v1_orientations()
+    X_train, X_test, y_train, y_test = train_test_split(
+        bunch.data[:, :500], bunch.target, shuffle=True, test_size=0.4, random_state=3)
+    variance = y_test.var()
+    lr_mse = mean_squared_error(y_test, LinearRegression().fit(X_train, y_train).predict(X_test))
+    net = MLPRegressor(hidden_layer_sizes=[100], random_state=1, max_iter=200)
+    net_mse = mean_squared_error(y_test, net.fit(X_train, y_train).predict(X_test))
+    assert lr_mse < 0.5 * variance, (lr_mse, variance)
+    assert net_mse < 0.35 * variance, (net_mse, variance)
+    assert net_mse < 1.25 * lr_mse, (net_mse, lr_mse)
+
+
 def test_mouse_choice_simulated_is_about_90_percent_decodable():
     bunch = datasets.load_mouse_choice()
     assert bunch.data.shape == (276, 691) and set(np.unique(bunch.target)) == {0.0, 1.0}
