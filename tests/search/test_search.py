@@ -342,3 +342,14 @@ def test_stop_from_a_callback_ends_the_search(clf_data):
                               refit=False).fit(X, y)
     scores = search.cv_results_["mean_test_score"]
     assert np.isfinite(scores[0]) and np.isnan(scores[1])
+
+
+def test_a_group_the_engine_cannot_stack_is_fitted_one_by_one(clf_data):
+    X, y = clf_data
+    grid = {"solver": ["adam", "lbfgs"], "alpha": [1e-4, 1e-2]}
+    ours = GridSearchCV(small_clf(max_iter=15), grid, cv=2, refit=False).fit(X, y)
+    ref = skms.GridSearchCV(small_clf(max_iter=15), grid, cv=2, refit=False).fit(X, y)
+    assert ours.batched_ is False
+    assert ours.batch_note_.startswith("4 of 8 fits trained as stacked networks")
+    assert "lbfgs" in ours.batch_note_
+    assert_cv_results_equal(ours.cv_results_, ref.cv_results_)
