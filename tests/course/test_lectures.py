@@ -33,12 +33,19 @@ def test_every_quiz_question_is_an_asker_verbatim():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lecture", sorted(p.stem for p in (REPO / "lectures").glob("*.py")))
-def test_lecture_notebook_runs(lecture, tmp_path):
+def test_lecture_notebook_runs(lecture, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
+    # The Asker quiz widgets store answers and the student's identity: keep them in tmp_path
+    # (the kernel inherits this environment), never in the user's data/config directories.
+    quiz_db, config_dir = tmp_path / "quiz.sqlite", tmp_path / "config"
+    monkeypatch.setenv("NNWIDGETS_QUIZ_DB", str(quiz_db))
+    monkeypatch.setenv("NNWIDGETS_CONFIG_DIR", str(config_dir))
     nb = nbformat.read(str(REPO / "source" / "lectures" / f"{lecture}.ipynb"), as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     askers = [o for c in nb.cells for o in c.get("outputs", [])
               if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert askers, "the Asker widgets did not display"
+    if any("Asker(" in c.source for c in nb.cells):  # they wrote where they were told to
+        assert quiz_db.is_file() and (config_dir / "quiz.json").is_file()
