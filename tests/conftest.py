@@ -33,3 +33,4 @@ def mice_csv():
     if not MICE_CSV.exists():
         pytest.skip(f"the mice protein CSV is not at {MICE_CSV} (../shared/datasets)")
     return MICE_CSV
+

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("torch")
 from IPython.core.error import UsageError  # noqa: E402
-from IPython.testing.globalipapp import get_ipython  # noqa: E402
+from IPython.testing import globalipapp  # noqa: E402
 
 from nnwidgets.magics.training import TrainingMagics  # noqa: E402
 from nnwidgets.trainer.registry import RUNS  # noqa: E402
@@ -32,7 +32,7 @@ DecodingReLuNN(X_train.shape[1], 64)
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = get_ipython()
+    shell = (globalipapp.start_ipython() or globalipapp.get_ipython())
     shell.register_magics(TrainingMagics)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 6)).astype(np.float32)

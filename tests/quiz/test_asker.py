@@ -149,9 +149,9 @@ def test_js_keeps_the_stable_dom_contract():
 
 @pytest.fixture
 def ip():
-    from IPython.testing.globalipapp import get_ipython
+    from IPython.testing import globalipapp
 
-    shell = get_ipython()
+    shell = (globalipapp.start_ipython() or globalipapp.get_ipython())
     shell.run_line_magic("load_ext", "nnwidgets")
     return shell
 

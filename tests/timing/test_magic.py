@@ -2,7 +2,7 @@
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import get_ipython
+from IPython.testing import globalipapp
 
 from nnwidgets.magics.timing import TimingMagics
 from nnwidgets.widgets.gputime import GPUTimePanel, get_panel
@@ -12,7 +12,7 @@ FAST = "--repeat 2 --number 1 --warmup 0"
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = get_ipython()
+    shell = (globalipapp.start_ipython() or globalipapp.get_ipython())
     shell.register_magics(TimingMagics)
     return shell
 

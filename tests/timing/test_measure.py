@@ -26,11 +26,11 @@ def test_naive_timing_measures_the_launch_but_measure_measures_the_work(fake):
 
 
 def test_ipython_timeit_is_wrong_on_an_async_device_and_the_panel_is_right(fake):
-    from IPython.testing.globalipapp import get_ipython
+    from IPython.testing import globalipapp
 
     from nnwidgets.timing import time_code
 
-    ip = get_ipython()
+    ip = (globalipapp.start_ipython() or globalipapp.get_ipython())
     ip.user_ns.update(dev=fake, time=time)
     res = ip.run_line_magic("timeit", f"-o -q -n 20 -r 3 dev.launch(time.sleep, {WORK})")
     fake.synchronize()
