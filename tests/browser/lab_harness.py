@@ -335,8 +335,9 @@ class LabPage:
     # ---- notebooks -------------------------------------------------------
     def open_notebook(self, relpath: str) -> None:
         """Open a notebook under the server root and wait for an idle kernel."""
-        self.page.goto(self.lab.notebook_url(relpath), wait_until="domcontentloaded")
-        self.page.locator(".jp-Notebook .jp-Cell").first.wait_for(state="visible")
+        # ?reset: a fresh workspace, so notebooks of earlier tests are not restored
+        self.page.goto(self.lab.url(f"lab/tree/{relpath}?reset"), wait_until="domcontentloaded")
+        self.cells().first.wait_for(state="visible")
         self.wait_kernel_idle()
         self.screenshot("opened")
 
@@ -368,8 +369,14 @@ class LabPage:
         """Click into the cell's editor and press Shift+Enter, like a student."""
         cell = self.cell(index)
         before = self.prompt(index)
-        cell.scroll_into_view_if_needed()
-        cell.locator(".jp-InputArea-editor .cm-content").first.click()
+        for attempt in range(4):  # Lab may re-render a cell while the notebook settles
+            try:
+                cell.locator(".jp-InputArea-editor .cm-content").first.click(timeout=30_000)
+                break
+            except Exception:
+                if attempt == 3:
+                    raise
+                self.page.wait_for_timeout(1000)
         self.page.keyboard.press("Shift+Enter")
         # the prompt changes to [*] (queued/running) and then to a new number
         self.page.wait_for_function(

@@ -1,0 +1,102 @@
+"""nnwidgets' widgets in JupyterLab 4 in Chromium: live loss plot, %%gputime, Asker."""
+
+from __future__ import annotations
+
+import time
+
+from lab_harness import write_notebook
+
+SETUP = """\
+import torch
+torch.manual_seed(0)
+X = torch.randn(2000, 10)
+y = X @ torch.randn(10, 1) + 0.1 * torch.randn(2000, 1)
+X, y = X.numpy(), y.numpy().ravel()
+"""
+
+
+def test_live_loss_plot_grows_then_final_figure_remains(jupyterlab, open_page):
+    write_notebook(jupyterlab.root / "train.ipynb", [
+        "%load_ext nnwidgets",
+        SETUP,
+        "%nntrain --data X,y --hidden 100,100 --epochs 400 --lr 0.01 --seed 0 --out res",
+        "res.history[-1]['epoch'] if hasattr(res, 'history') else res",
+    ])
+    lab = open_page("student")
+    lab.open_notebook("train.ipynb")
+    lab.run_cell(0)
+    lab.assert_no_error_output(0)
+    lab.run_cell(1)
+
+    lab.run_cell(2, wait=False)
+    plot = lab.cell(2).locator(".nnw-lossplot").first
+    plot.wait_for(state="visible", timeout=90_000)
+    lab.cell(2).locator(".nnw-lossplot-canvas").first.wait_for(state="visible")
+    samples = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and lab.prompt(2) == "[*]:":
+        n = plot.get_attribute("data-npoints")
+        if n is not None and n.isdigit():
+            samples.append(int(n))
+            if len(samples) == 2:
+                lab.screenshot("training")
+        time.sleep(0.4)
+    lab.wait_cell_done(2)
+    lab.screenshot("trained")
+    growing = sorted(set(samples))
+    assert len(growing) >= 2 and samples == sorted(samples), (
+        f"data-npoints should grow while training runs; sampled {samples}")
+    # after training the static final figure stays in the output
+    lab.cell(2).locator(".jp-OutputArea-output img").first.wait_for(state="visible", timeout=60_000)
+    lab.assert_no_error_output(2)
+    lab.assert_console_clean()
+
+
+def test_gputime_panel_shows_cpu_rows_and_no_gpu_message(jupyterlab, open_page):
+    write_notebook(jupyterlab.root / "gputime.ipynb", [
+        "%load_ext nnwidgets",
+        "%%gputime\nimport torch\na = torch.ones(128, 128, device=device)\nb = a @ a",
+    ])
+    lab = open_page("student")
+    lab.open_notebook("gputime.ipynb")
+    lab.run_cell(0)
+    lab.run_cell(1, timeout_ms=180_000)
+    panel = lab.cell(1).locator(".nnw-gputime").last
+    panel.wait_for(state="visible")
+    rows = panel.locator(".nnw-gputime-row")
+    assert rows.count() >= 1
+    assert "cpu" in rows.first.inner_text().lower()
+    import torch
+
+    if not torch.cuda.is_available():
+        assert "GPU" in panel.locator(".nnw-gputime-nogpu").inner_text()
+    lab.screenshot("gputime-panel", locator=panel)
+    lab.assert_no_error_output(1)
+    lab.assert_console_clean()
+
+
+def test_asker_answer_updates_count_and_chart(jupyterlab, open_page):
+    write_notebook(jupyterlab.root / "quiz.ipynb", [
+        "from nnwidgets import Asker\n"
+        "Asker('browser-q1', 'Which activation is linear?', ['ReLU', 'identity', 'tanh'], student='alice')",
+    ])
+    lab = open_page("alice")
+    lab.open_notebook("quiz.ipynb")
+    lab.run_cell(0)
+    asker = lab.cell(0).locator(".nnw-asker").first
+    asker.wait_for(state="visible")
+    count = asker.locator(".nnw-asker-count")
+    before = count.inner_text()
+    lab.screenshot("asker-before")
+    asker.locator(".nnw-asker-answer").nth(1).click()
+    asker.locator(".nnw-asker-submit").click()
+    lab.page.wait_for_function("([el, b]) => el.innerText !== b",
+                               arg=[count.element_handle(), before], timeout=30_000)
+    assert "1" in count.inner_text()
+    chart = asker.locator(".nnw-asker-chart")
+    chart.wait_for(state="visible")
+    lab.page.wait_for_function(
+        "el => [...el.querySelectorAll('.nnw-asker-row-count')].map(e => e.innerText).join(',') === '0,1,0'",
+        arg=chart.element_handle(), timeout=30_000)
+    lab.screenshot("asker-answered", locator=asker)
+    lab.assert_console_clean()
