@@ -48,6 +48,10 @@ def nbval_env(tmp_path: Path) -> dict[str, str]:
                NNWIDGETS_CONFIG_DIR=str(tmp_path / "nnwidgets-config"),
                JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                PYTHONWARNINGS=env.get("PYTHONWARNINGS", ""))
+    # the real mice-protein CSV (../shared/datasets), as tests/conftest.py's mice_csv
+    shared = REPO.parent / "shared" / "datasets"
+    if "NNWIDGETS_DATA_DIR" not in env and (shared / "Data_Cortex_Nuclear.csv").exists():
+        env["NNWIDGETS_DATA_DIR"] = str(shared)
     return env
 
 
