@@ -34,3 +34,16 @@ def mice_csv():
         pytest.skip(f"the mice protein CSV is not at {MICE_CSV} (../shared/datasets)")
     return MICE_CSV
 
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_running_event_loop():
+    """A test that leaves an asyncio loop marked as running in the main thread
+    (IPython's test shell and tornado helpers can, under nest-asyncio) makes
+    every later Playwright sync-API test in the same xdist worker fail with
+    "using Playwright Sync API inside the asyncio loop". Clear the stale mark."""
+    import asyncio
+
+    if asyncio._get_running_loop() is not None:
+        asyncio._set_running_loop(None)
+    yield

@@ -51,9 +51,16 @@ def run_nbgrader(root: pathlib.Path, args: list[str], db_url: str | None = None,
 
 
 def generate(root: pathlib.Path, assignment: str, db_url: str | None = None) -> pathlib.Path:
-    """``nbgrader generate_assignment`` -> ``release/<assignment>/``."""
+    """``nbgrader generate_assignment`` -> ``release/<assignment>/``, then the
+    cells that raise in the untouched release are tagged ``raises-exception``
+    (see :mod:`nnwidgets.course.release_tags`)."""
+    from nnwidgets.course.release_tags import tag_raising_cells
+
     run_nbgrader(root, ["generate_assignment", assignment, "--force"], db_url)
-    return root / "release" / assignment
+    release = root / "release" / assignment
+    for notebook in sorted(release.glob("*.ipynb")):
+        tag_raising_cells(notebook)
+    return release
 
 
 def add_student(root: pathlib.Path, student: str, db_url: str | None = None) -> None:
