@@ -37,13 +37,23 @@ def mice_csv():
 
 
 @pytest.fixture(autouse=True)
-def _no_leaked_running_event_loop():
-    """A test that leaves an asyncio loop marked as running in the main thread
-    (IPython's test shell and tornado helpers can, under nest-asyncio) makes
-    every later Playwright sync-API test in the same xdist worker fail with
-    "using Playwright Sync API inside the asyncio loop". Clear the stale mark."""
+def _isolate_running_event_loop_mark(request):
+    """Playwright's sync API marks its own loop as running in the main thread
+    for as long as a session-scoped browser (tests/browser/conftest.py) is
+    open. In the same xdist worker that mark makes every other test that uses
+    asyncio (``asyncio.run``, tornado, its own ``sync_playwright()``) fail with
+    "cannot be called from a running event loop". Tests that do not use the
+    session browser run without the mark; it is put back afterwards."""
     import asyncio
 
-    if asyncio._get_running_loop() is not None:
+    if "browser" in request.fixturenames:
+        yield
+        return
+    saved = asyncio._get_running_loop()
+    if saved is not None:
         asyncio._set_running_loop(None)
-    yield
+    try:
+        yield
+    finally:
+        if saved is not None:
+            asyncio._set_running_loop(saved)

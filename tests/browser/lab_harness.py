@@ -342,6 +342,13 @@ class LabPage:
         self.screenshot("opened")
 
     def wait_kernel_idle(self, timeout_ms: float | None = None) -> None:
+        # On a loaded machine the indicator can read idle before the kernel
+        # exists ("No Kernel | Initializing"): wait for the kernel first.
+        self.page.wait_for_function(
+            "() => { const t = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) "
+            ".jp-NotebookPanel-toolbar'); return t !== null && !t.innerText.includes('No Kernel') "
+            "&& !t.innerText.includes('Initializing'); }",
+            timeout=timeout_ms or max(self.timeout_ms, 120_000))
         # The notebook toolbar's execution indicator carries the kernel status.
         self.page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status="idle"]') \
             .first.wait_for(state="attached", timeout=timeout_ms or self.timeout_ms)

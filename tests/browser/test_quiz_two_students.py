@@ -20,23 +20,6 @@ QUESTION = "Which activation is linear for positive inputs?"
 ANSWERS = ["sigmoid", "ReLU", "tanh"]
 
 
-@pytest.fixture(autouse=True)
-def _no_leaked_running_event_loop():
-    """Overrides tests/conftest.py's fixture of that name for this module.
-
-    Playwright's sync API marks its own dispatcher loop as running in the main
-    thread between calls (playwright/_impl/_greenlets.py: wait_for_future), so
-    clearing that mark once the session's browser is up breaks every later
-    Playwright call ("Target page, context or browser has been closed"). Only
-    a stale mark, a loop that no longer runs, is cleared here."""
-    import asyncio
-
-    loop = asyncio._get_running_loop()
-    if loop is not None and not loop.is_running():
-        asyncio._set_running_loop(None)
-    yield
-
-
 @pytest.fixture
 def quiz_server(tmp_path):
     """``nnwidgets quiz serve`` on a free port of 127.0.0.1, with a known instructor token."""

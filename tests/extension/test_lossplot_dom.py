@@ -79,7 +79,9 @@ def test_live_plot_dom_in_chromium():
             # log scale toggle syncs log_y back to the kernel
             page.locator("input.nnw-log-toggle").check()
             assert page.evaluate("window.saved") == 1
-            page.wait_for_function("document.querySelector('.nnw-axislabel:last-of-type') !== null")
+            # the redraw follows the toggle asynchronously: wait for it, then check it
+            page.wait_for_function(
+                "document.querySelector('svg.nnw-lossplot-canvas').innerHTML.includes('log scale')")
             assert "log scale" in page.locator("svg.nnw-lossplot-canvas").inner_html()
             # Stop: one custom message, the button disables itself
             page.locator("button.nnw-stop").click()
