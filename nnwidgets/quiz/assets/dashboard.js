@@ -129,7 +129,7 @@
         Object.keys(cards).forEach(function (id) {
           if (!seen[id]) { cards[id].root.remove(); delete cards[id]; }
         });
-        setStatus(j.questions.length + " questions · updated " + new Date().toLocaleTimeString(), false);
+        setStatus(j.questions.length + (j.questions.length === 1 ? " question" : " questions") + " · updated " + new Date().toLocaleTimeString(), false);
       })
       .catch(function (e) { setStatus("server unreachable (" + e.message + "); retrying", true); });
   }
