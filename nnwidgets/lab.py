@@ -57,7 +57,12 @@ def lab_command(workspace: Path, port: int | None, no_browser: bool, extra: list
         cmd.append(f"--port={port}")
     if no_browser:
         cmd.append("--no-browser")
-    return cmd + list(extra)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and course VMs often run as root
+    extra = list(extra)
+    if extra[:1] == ["--"]:  # `nnwidgets lab -- --ServerApp.x=y`
+        extra = extra[1:]
+    return cmd + extra
 
 
 def run(args: argparse.Namespace) -> int:

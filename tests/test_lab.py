@@ -28,3 +28,11 @@ def test_lab_dry_run_prints_jupyterlab_command(tmp_path, capsys):
     assert f"{sys.executable} -m jupyterlab --notebook-dir={tmp_path / 'ws'}" in out
     assert "--no-browser" in out
     assert (tmp_path / "ws" / "l.ipynb").exists()
+
+
+def test_extra_arguments_after_double_dash_go_to_jupyterlab(tmp_path):
+    from nnwidgets.lab import lab_command
+
+    cmd = lab_command(tmp_path, 8890, True, ["--", "--ServerApp.token=abc"])
+    assert cmd[-1] == "--ServerApp.token=abc" and "--" not in cmd
+    assert "--port=8890" in cmd
