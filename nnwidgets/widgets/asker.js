@@ -92,18 +92,23 @@ function render({ model, el: host }) {
   root.append(title, form, footer, status, chart);
   host.appendChild(root);
 
+  // the state as the model holds it (local mode), and the starting point of
+  // the state the browser keeps itself in server modes
+  function stateFromModel() {
+    return {
+      counts: model.get("counts"),
+      total: model.get("total"),
+      locked: model.get("locked"),
+      revealed: model.get("revealed"),
+      correct: model.get("correct"),
+      selected: model.get("selected"),
+      message: model.get("status"),
+      conflict: false,
+      canAnswer: true,
+    };
+  }
   // state shown in server modes (the model holds it in local mode)
-  const live = {
-    counts: model.get("counts"),
-    total: model.get("total"),
-    locked: model.get("locked"),
-    revealed: model.get("revealed"),
-    correct: model.get("correct"),
-    selected: model.get("selected"),
-    message: model.get("status"),
-    conflict: false,
-    canAnswer: true,
-  };
+  const live = stateFromModel();
   const serverMode = model.get("mode") !== "local";
   let pending = null; // radio choice not yet submitted
   let stopped = false;
@@ -149,18 +154,7 @@ function render({ model, el: host }) {
   }
 
   function state() {
-    if (serverMode) return live;
-    return {
-      counts: model.get("counts"),
-      total: model.get("total"),
-      locked: model.get("locked"),
-      revealed: model.get("revealed"),
-      correct: model.get("correct"),
-      selected: model.get("selected"),
-      message: model.get("status"),
-      conflict: false,
-      canAnswer: true,
-    };
+    return serverMode ? live : stateFromModel();
   }
 
   function update() {
