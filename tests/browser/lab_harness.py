@@ -372,33 +372,55 @@ class LabPage:
     def prompt(self, index: int) -> str:
         return self.cell(index).locator(".jp-InputPrompt").first.inner_text().strip()
 
+    _PROMPT_JS = """([sel, index]) => {
+        const cell = document.querySelectorAll(sel)[index];
+        const p = cell && cell.querySelector('.jp-InputPrompt');
+        return p ? p.innerText.trim() : null; }"""
+    _CELLS_SEL = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell"
+
+    def _prompt_now(self, index: int):
+        return self.page.evaluate(self._PROMPT_JS, [self._CELLS_SEL, index])
+
     def run_cell(self, index: int, *, wait: bool = True, timeout_ms: float | None = None) -> None:
-        """Click into the cell's editor and press Shift+Enter, like a student."""
-        cell = self.cell(index)
+        """Click into the cell's editor and press Shift+Enter, like a student.
+
+        The prompt is looked up afresh on every poll (JupyterLab may re-render
+        the cell while a notebook settles, which detaches an element handle).
+        If the key press was lost (the prompt never changes and the kernel
+        stays idle), the click and key press are repeated: that cannot run the
+        cell twice, because the prompt of a cell that ran has changed.
+        """
         before = self.prompt(index)
-        for attempt in range(4):  # Lab may re-render a cell while the notebook settles
+        started = f"""([sel, index, before]) => {{
+            const f = {self._PROMPT_JS};
+            const t = f([sel, index]);
+            return t !== null && (t !== before || t === '[*]:'); }}"""
+        for press in range(3):
+            for attempt in range(4):  # Lab may re-render a cell while the notebook settles
+                try:
+                    self.cell(index).locator(".jp-InputArea-editor .cm-content").first.click(timeout=30_000)
+                    break
+                except Exception:
+                    if attempt == 3:
+                        raise
+                    self.page.wait_for_timeout(1000)
+            self.page.keyboard.press("Shift+Enter")
             try:
-                cell.locator(".jp-InputArea-editor .cm-content").first.click(timeout=30_000)
+                self.page.wait_for_function(started, arg=[self._CELLS_SEL, index, before],
+                                            timeout=20_000)
                 break
             except Exception:
-                if attempt == 3:
+                if press == 2 or self._prompt_now(index) != before:
                     raise
-                self.page.wait_for_timeout(1000)
-        self.page.keyboard.press("Shift+Enter")
-        # the prompt changes to [*] (queued/running) and then to a new number
-        self.page.wait_for_function(
-            """([el, before]) => { const t = el.innerText.trim(); return t !== before || t === '[*]:'; }""",
-            arg=[cell.locator(".jp-InputPrompt").first.element_handle(), before],
-            timeout=30_000,
-        )
+                self.screenshot(f"cell{index}-key-press-lost-{press}")
         if wait:
             self.wait_cell_done(index, timeout_ms=timeout_ms)
 
     def wait_cell_done(self, index: int, *, timeout_ms: float | None = None) -> None:
-        handle = self.cell(index).locator(".jp-InputPrompt").first.element_handle()
         self.page.wait_for_function(
-            r"el => /^\[\d+\]:?$/.test(el.innerText.trim())",
-            arg=handle, timeout=timeout_ms or self.timeout_ms,
+            f"""([sel, index]) => {{ const f = {self._PROMPT_JS};
+                 const t = f([sel, index]); return t !== null && /^\\[\\d+\\]:?$/.test(t); }}""",
+            arg=[self._CELLS_SEL, index], timeout=timeout_ms or self.timeout_ms,
         )
 
     def outputs(self, index: int):
