@@ -63,7 +63,7 @@ def _norm(name, value):
         from nnwidgets.trainer.estimators import _resolve_dtype
 
         try:
-            return str(_resolve_dtype(value)[0])
+            return str(_resolve_dtype(value)[::2])
         except ValueError:
             return repr(value)
     return value

@@ -135,6 +135,15 @@ def _rowdot(a, b):
     return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).reshape(-1)
 
 
+def _rowsq(a):
+    """Row-wise squared norms of a [K, n] tensor -> [K]: one pass, no
+    temporary (a bmm of [K, 1, n] x [K, n, 1] is six times slower on CPUs)."""
+    if a.shape[0] == 1:
+        flat = a.reshape(-1)
+        return torch.dot(flat, flat).reshape(1)
+    return torch.linalg.vector_norm(a, dim=1).square_()
+
+
 def _softmax_(z):
     """In-place softmax over the last axis, as scikit-learn computes it (max
     subtracted, exp, normalised); faster than torch.softmax for the few
@@ -156,13 +165,18 @@ def _hidden_forward(name):
 
 
 def _hidden_backward(name):
-    """delta, activation -> delta * f'(z), written from the activation f(z)."""
+    """(delta, activation[, out]) -> delta * f'(z), computed from the
+    activation f(z), written to ``out`` (a buffer other than ``delta``: an
+    aliased output costs these kernels an extra copy) or else to ``delta``."""
     if name == "relu":
-        return lambda d, a: torch.ops.aten.threshold_backward.grad_input(d, a, 0, grad_input=d)
+        return lambda d, a, out=None: torch.ops.aten.threshold_backward.grad_input(
+            d, a, 0, grad_input=d if out is None else out)
     if name == "tanh":
-        return lambda d, a: torch.ops.aten.tanh_backward.grad_input(d, a, grad_input=d)
+        return lambda d, a, out=None: torch.ops.aten.tanh_backward.grad_input(
+            d, a, grad_input=d if out is None else out)
     if name == "logistic":
-        return lambda d, a: torch.ops.aten.sigmoid_backward.grad_input(d, a, grad_input=d)
+        return lambda d, a, out=None: torch.ops.aten.sigmoid_backward.grad_input(
+            d, a, grad_input=d if out is None else out)
     return None
 
 
@@ -171,7 +185,7 @@ class StackNet:
     forward/backward pass. Shared by the stochastic solvers and L-BFGS."""
 
     def __init__(self, layout: _Layout, K: int, activation: str, out_activation: str,
-                 loss: str, device, dtype, params=None):
+                 loss: str, device, dtype, params=None, matmul_dtype=None):
         self.layout = layout
         self.K = K
         self.device = device
@@ -196,9 +210,26 @@ class StackNet:
         self._dact = _hidden_backward(activation)
         self._buffers: dict[int, tuple] = {}
         self._buffers2d: dict[int, tuple] = {}
+        self._raws: dict[int, list] = {}
         self.n_out = layout.units[-1]
+        # Mixed precision (matmul_dtype=torch.bfloat16): the matrix products
+        # run on bfloat16 copies of the weights, activations and deltas (with
+        # float32 accumulation inside the GEMM); the master weights, gradients,
+        # optimiser state, output layer, loss and L2 penalty stay in ``dtype``.
+        self.mixed = matmul_dtype is not None and matmul_dtype != dtype
+        self.mm_dtype = matmul_dtype if self.mixed else dtype
+        if self.mixed:
+            # one contiguous tensor per layer (bfloat16 batched matmuls copy
+            # operands whose batch stride is not rows x columns)
+            mk = dict(device=device, dtype=matmul_dtype)
+            self.Wm = [torch.empty(K, i, o, **mk) for (_s, _e, i, o) in layout.coef]
+            self.bm = [torch.empty(K, 1, e - s, **mk) for (s, e) in layout.bias]
+            self.WmT = [W.transpose(1, 2) for W in self.Wm]
+            self.gWm = [torch.empty(K, i, o, **mk) for (_s, _e, i, o) in layout.coef]
+            self.gbm = [torch.empty(K, 1, e - s, **mk) for (s, e) in layout.bias]
+            self._mixed_buffers: dict[int, tuple] = {}
         # K == 1: plain 2-D matmuls (addmm / mm) are faster than batched ones
-        self.flat2d = K == 1
+        self.flat2d = K == 1 and not self.mixed
         if self.flat2d:
             self.W2 = [W[0] for W in self.Ws]
             self.W2T = [W[0].t() for W in self.Ws]
@@ -213,9 +244,17 @@ class StackNet:
         if buf is None:
             K, units = self.K, self.layout.units
             kw = dict(device=self.device, dtype=self.dtype)
-            x = torch.empty(K * B, units[0], **kw)
-            acts = [x.view(K, B, units[0])] + [torch.empty(K, B, u, **kw) for u in units[1:]]
-            deltas = [None] + [torch.empty(K, B, u, **kw) for u in units[1:]]
+            mkw = dict(device=self.device, dtype=self.mm_dtype)  # matmul operands
+            x = torch.empty(K * B, units[0], **mkw)
+            acts = ([x.view(K, B, units[0])] + [torch.empty(K, B, u, **mkw) for u in units[1:-1]]
+                    + [torch.empty(K, B, units[-1], **kw)])
+            deltas = ([None] + [torch.empty(K, B, u, **mkw) for u in units[1:-1]]
+                      + [torch.empty(K, B, units[-1], **kw)])
+            # back-propagated deltas before the activation's derivative
+            self._raws[B] = [None] + [torch.empty(K, B, u, **mkw) for u in units[1:-1]]
+            if self.mixed:  # the output layer's product and delta, as matmul operands
+                self._mixed_buffers[B] = (torch.empty(K, B, units[-1], **mkw),
+                                          torch.empty(K, B, units[-1], **mkw))
             y = torch.empty(K * B, units[-1], **kw)
             buf = (x, acts, deltas, y, y.view(K, B, units[-1]))
             if K == 1:
@@ -232,6 +271,14 @@ class StackNet:
                 torch.addmm(self.b2[i], acts2[i], self.W2[i], out=acts2[i + 1])
                 if i < L - 1 and self._act is not None:
                     self._act(acts2[i + 1])
+        elif self.mixed:
+            out_m = self._mixed_buffers[acts[L].shape[1]][0]
+            for i in range(L):
+                dst = acts[i + 1] if i < L - 1 else out_m
+                torch.baddbmm(self.bm[i], acts[i], self.Wm[i], out=dst)
+                if i < L - 1 and self._act is not None:
+                    self._act(dst)
+            acts[L].copy_(out_m)
         else:
             for i in range(L):
                 torch.baddbmm(self.bs[i], acts[i], self.Ws[i], out=acts[i + 1])
@@ -270,7 +317,13 @@ class StackNet:
         per-sample weights (0 for padding). Adds this step's loss (times its
         coefficient) to ``acc`` [K] and writes the gradients into ``grads``."""
         x, acts, deltas, y, Y = self.buffers(B)
+        raws = self._raws[B]
         two = self._buffers2d.get(B) if self.flat2d else None
+        if self.mixed:  # this step's weights, as matmul operands
+            for W, Wm in zip(self.Ws, self.Wm):
+                Wm.copy_(W)
+            for b, bm in zip(self.bs, self.bm):
+                bm.copy_(b)
         out = self.forward_into(acts, two[0] if two is not None else None)
         L = self.layout.n_layers
         delta = deltas[L]
@@ -316,7 +369,7 @@ class StackNet:
                 if self.K == 1:
                     acc.addcmul_(torch.dot(self.pc_flat, self.pc_flat).view(1), regl)
                 else:
-                    acc.addcmul_(_rowdot(self.pc, self.pc), regl)
+                    acc.addcmul_(_rowsq(self.pc), regl)
         else:
             torch.sub(out, Y, out=delta)
             delta.mul_(w)
@@ -329,19 +382,45 @@ class StackNet:
                 torch.sum(d2, dim=0, keepdim=True, out=self.gb2[i])
                 if i > 0:
                     prev = deltas2[i]
-                    torch.mm(d2, self.W2T[i], out=prev)
                     if self._dact is not None:
-                        self._dact(prev, acts2[i])
+                        raw = raws[i][0]
+                        torch.mm(d2, self.W2T[i], out=raw)
+                        self._dact(raw, acts2[i], prev)
+                    else:
+                        torch.mm(d2, self.W2T[i], out=prev)
                     d2 = prev
+        elif self.mixed:
+            torch.sum(delta, dim=1, keepdim=True, out=self.gbs[L - 1])
+            d = self._mixed_buffers[B][1]
+            d.copy_(delta)
+            for i in range(L - 1, -1, -1):
+                torch.bmm(acts[i].transpose(1, 2), d, out=self.gWm[i])
+                if i < L - 1:  # summed with float32 accumulation, rounded once
+                    torch.sum(d, dim=1, keepdim=True, out=self.gbm[i])
+                    self.gbs[i].copy_(self.gbm[i])
+                if i > 0:
+                    prev = deltas[i]
+                    if self._dact is not None:
+                        raw = raws[i]
+                        torch.bmm(d, self.WmT[i], out=raw)
+                        self._dact(raw, acts[i], prev)
+                    else:
+                        torch.bmm(d, self.WmT[i], out=prev)
+                    d = prev
+            for g, gm in zip(self.gWs, self.gWm):
+                g.copy_(gm)
         else:
             for i in range(L - 1, -1, -1):
                 torch.bmm(acts[i].transpose(1, 2), delta, out=self.gWs[i])
                 torch.sum(delta, dim=1, keepdim=True, out=self.gbs[i])
                 if i > 0:
                     prev = deltas[i]
-                    torch.bmm(delta, self.WsT[i], out=prev)
                     if self._dact is not None:
-                        self._dact(prev, acts[i])
+                        raw = raws[i]
+                        torch.bmm(delta, self.WsT[i], out=raw)
+                        self._dact(raw, acts[i], prev)
+                    else:
+                        torch.bmm(delta, self.WsT[i], out=prev)
                     delta = prev
         if regg is not None:
             self.gc.addcmul_(self.pc, regg)
@@ -506,6 +585,9 @@ class _Schedule:
                 ))
         self._uploaded = False
         self._last_lr = None
+        # S == 1: the device-side minibatch is gathered once (see fill_epoch)
+        self.single_batch = S == 1
+        self.gathered = False
         self.coef_d = torch.empty((S, _NCOEF, K, 1), dtype=dtype, device=device)
         # per-step views, built once
         self.step_io = []
@@ -533,6 +615,17 @@ class _Schedule:
     def fill_epoch(self):
         mr, idx, w = self.mr, self.idx, self.w
         SWh = self.SWh
+        if self.gathered:
+            # one full batch per model: the minibatch is the same set of rows
+            # every epoch (only its order, which sums do not see, changes), so
+            # the rows gathered on the device in the first epoch stay valid.
+            # The shuffles still run, so each model's RNG advances as in sklearn.
+            for j in self.live:
+                r = mr[j]
+                if r.hyper["shuffle"]:
+                    r.rng.shuffle(r._sample_idx)
+            self._fill_coef(False)
+            return
         for j in self.live:
             r = mr[j]
             if r.hyper["shuffle"]:
@@ -551,9 +644,15 @@ class _Schedule:
                     w[self.dst[j]] = 1.0 / np.repeat(c, c)
         if SWh is not None:
             self._set_reg()
+        self._fill_coef(SWh is not None or not self._uploaded)
+        self.idx_d.copy_(torch.from_numpy(idx))
+        if w is not None:
+            self.w_d.copy_(torch.from_numpy(w))
+
+    def _fill_coef(self, changed):
+        mr = self.mr
         coef = self.coef
         a = self.act
-        changed = SWh is not None or not self._uploaded
         if self.solver == "adam":
             if not self.fused:  # the fused kernel takes the step count itself
                 t0 = np.array([r.opt_state["t"] for r in mr], dtype=np.float64)
@@ -569,12 +668,9 @@ class _Schedule:
                 coef[:, _C_PG, :] = np.where(self.nesterov, -lr, 0.0) * a
                 self._last_lr = lr
                 changed = True
-        self.idx_d.copy_(torch.from_numpy(idx))
         if changed:
             self.coef_d.copy_(torch.from_numpy(coef).unsqueeze(-1))
             self._uploaded = True
-        if w is not None:
-            self.w_d.copy_(torch.from_numpy(w))
 
 
 def memory_per_model(layer_units, batch, n_val, dtype, solver="adam", early_stopping=False):
@@ -590,7 +686,7 @@ def memory_per_model(layer_units, batch, n_val, dtype, solver="adam", early_stop
 
 
 def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation, loss,
-               solver, device, dtype, callbacks: CallbackList | None = None,
+               solver, device, dtype, matmul_dtype=None, callbacks: CallbackList | None = None,
                run_ids=None):
     """Trains the runs (same architecture, same solver) as one stack.
 
@@ -641,6 +737,8 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
         return torch.from_numpy(arr).to(device)
 
     Xd = upload(blocks_X)
+    # the rows minibatches are gathered from: in the matmul dtype (mixed precision)
+    Xm = Xd if matmul_dtype in (None, dtype) else Xd.to(matmul_dtype)
     Yd = upload(blocks_Y)
     SWh = np.concatenate(blocks_W).astype(np.float64) if any_sw else None
     del blocks_X, blocks_Y
@@ -672,7 +770,8 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
     def build(idx_models, rows_params, rows_state, rows_best):
         """(Re)builds the device stack for the given models."""
         K = len(idx_models)
-        net = StackNet(layout, K, activation, out_activation, loss, device, dtype, params=rows_params)
+        net = StackNet(layout, K, activation, out_activation, loss, device, dtype, params=rows_params,
+                       matmul_dtype=matmul_dtype)
         st = {}
         if solver == "adam":
             st["m"] = rows_state[0]
@@ -812,8 +911,9 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                     if intr.flag:
                         raise KeyboardInterrupt
                     x, ybuf, ii = sched.step_io[s]
-                    torch.index_select(Xd, 0, ii, out=x)
-                    torch.index_select(Yd, 0, ii, out=ybuf)
+                    if not sched.gathered:
+                        torch.index_select(Xm, 0, ii, out=x)
+                        torch.index_select(Yd, 0, ii, out=ybuf)
                     B, w, lossc, regg, regl, cA, cB, cE, cL, cPV, cPG = sched.step_args[s]
                     net.step_loss_grad(B, w, lossc, regg, regl, acc)
                     if s == 0 and epoch_global == 0:
@@ -851,6 +951,7 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                         if sched.any_nesterov:
                             params.addcmul_(grads, cPG)
                 in_steps = False
+                sched.gathered = sched.single_batch
                 # ---- end of epoch: one sync ---------------------------------
                 parts = [acc, params.sum(dim=1)]
                 if epoch_global == 0:
