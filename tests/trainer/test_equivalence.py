@@ -147,6 +147,37 @@ def test_fit_stack_equals_one_by_one_fits(iris):
         np.testing.assert_array_equal(stacked.predict(X), single.predict(X))
 
 
+def test_bfloat16_mixed_precision_trains_like_float32_and_stacks_like_one_by_one(iris):
+    """dtype='bfloat16': bf16 matrix products, float32 weights. It learns what
+    float32 learns (percent-level differences), keeps float32 coefs_, and a
+    stack of bf16 models equals bf16 models fitted one by one."""
+    X, y = iris
+    X = (X - X.mean(0)) / X.std(0)
+    kw = dict(hidden_layer_sizes=[32, 16], random_state=0, max_iter=60, batch_size=50)
+    f32 = MLPClassifier(**kw).fit(X, y)
+    b16 = MLPClassifier(dtype="bfloat16", **kw).fit(X, y)
+    assert all(c.dtype == np.float32 for c in b16.coefs_ + b16.intercepts_)
+    assert b16.n_iter_ == f32.n_iter_
+    # the same curve within bf16 rounding, and clearly trained
+    np.testing.assert_allclose(b16.loss_curve_, f32.loss_curve_, rtol=0.03)
+    assert b16.loss_curve_[-1] < 0.5 * b16.loss_curve_[0]
+    assert b16.score(X, y) >= f32.score(X, y) - 0.03
+    # stacked bf16 == one-by-one bf16 (the same kernels, model by model)
+    ests, data = [], []
+    for alpha in (1e-4, 1e-1):
+        for tr, _ in StratifiedKFold(3, shuffle=True, random_state=0).split(X, y):
+            ests.append(MLPClassifier(dtype="bfloat16", alpha=alpha, **kw))
+            data.append((X[tr], y[tr]))
+    singles = [clone(e).fit(*d) for e, d in zip(ests, data)]
+    fit_stack(ests, data)
+    for stacked, single in zip(ests, singles):
+        assert stacked.n_iter_ == single.n_iter_
+        np.testing.assert_allclose(stacked.loss_curve_, single.loss_curve_, rtol=2e-3)
+    # bf16 and float32 models are never stacked together
+    ok, why = can_stack([MLPClassifier(dtype="bfloat16"), MLPClassifier()])
+    assert not ok and "dtype" in why
+
+
 def test_fit_stack_regressor_sgd_folds_and_missing_classes(diabetes, iris):
     X_train, _, y_train, _ = diabetes
     base = MLPRegressor(hidden_layer_sizes=[20, 20], random_state=2, max_iter=15, dtype="float64", solver="sgd",
