@@ -135,6 +135,21 @@ def _rowdot(a, b):
     return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).reshape(-1)
 
 
+def _pairsum(a, b):
+    """Per-model sums of a * b over all axes but the first -> [K]; a BLAS dot
+    when both share a dense layout (plain, or the transposed output layer's)."""
+    K = a.shape[0]
+    pairs = [(a, b)]
+    if a.dim() == 3:
+        pairs.append((a.transpose(1, 2), b.transpose(1, 2)))
+    for x, y in pairs:
+        if x.is_contiguous() and y.is_contiguous():
+            if K == 1:
+                return torch.dot(x.reshape(-1), y.reshape(-1)).reshape(1)
+            return _rowdot(x.reshape(K, -1), y.reshape(K, -1))
+    return torch.mul(a, b).sum(dim=tuple(range(1, a.dim())))
+
+
 def _rowsq(a):
     """Row-wise squared norms of a [K, n] tensor -> [K]: one pass, no
     temporary (a bmm of [K, 1, n] x [K, n, 1] is six times slower on CPUs)."""
@@ -230,6 +245,12 @@ class StackNet:
             self._mixed_buffers: dict[int, tuple] = {}
         # K == 1: plain 2-D matmuls (addmm / mm) are faster than batched ones
         self.flat2d = K == 1 and not self.mixed
+        # A narrow output layer (few classes/targets) is computed transposed,
+        # out^T = W^T a^T, into [K, n_out, B] storage: float32/64 BLAS GEMMs
+        # with a handful of output columns are 3-5x slower than with a
+        # handful of rows. acts[L] and deltas[L] are [K, B, n_out] views of it.
+        self.narrow = (not self.mixed) and layout.units[-1] <= 16
+        self._outT: dict[int, tuple] = {}
         if self.flat2d:
             self.W2 = [W[0] for W in self.Ws]
             self.W2T = [W[0].t() for W in self.Ws]
@@ -246,10 +267,16 @@ class StackNet:
             kw = dict(device=self.device, dtype=self.dtype)
             mkw = dict(device=self.device, dtype=self.mm_dtype)  # matmul operands
             x = torch.empty(K * B, units[0], **mkw)
-            acts = ([x.view(K, B, units[0])] + [torch.empty(K, B, u, **mkw) for u in units[1:-1]]
-                    + [torch.empty(K, B, units[-1], **kw)])
-            deltas = ([None] + [torch.empty(K, B, u, **mkw) for u in units[1:-1]]
-                      + [torch.empty(K, B, units[-1], **kw)])
+            if self.narrow:
+                outT = torch.empty(K, units[-1], B, **kw)
+                dT = torch.empty(K, units[-1], B, **kw)
+                gT = torch.empty(K, units[-1], units[-2], **kw)
+                self._outT[B] = (outT, dT, gT)
+                out, dout = outT.transpose(1, 2), dT.transpose(1, 2)
+            else:
+                out, dout = torch.empty(K, B, units[-1], **kw), torch.empty(K, B, units[-1], **kw)
+            acts = [x.view(K, B, units[0])] + [torch.empty(K, B, u, **mkw) for u in units[1:-1]] + [out]
+            deltas = [None] + [torch.empty(K, B, u, **mkw) for u in units[1:-1]] + [dout]
             # back-propagated deltas before the activation's derivative
             self._raws[B] = [None] + [torch.empty(K, B, u, **mkw) for u in units[1:-1]]
             if self.mixed:  # the output layer's product and delta, as matmul operands
@@ -266,8 +293,12 @@ class StackNet:
     def forward_into(self, acts, acts2=None):
         """acts[0] holds the input; fills acts[1:] (the last with the output)."""
         L = self.layout.n_layers
+        narrow = self._outT.get(acts[L].shape[1]) if self.narrow else None
         if acts2 is not None:
             for i in range(L):
+                if i == L - 1 and narrow is not None:
+                    torch.addmm(self.b2[i].t(), self.W2T[i], acts2[i].t(), out=narrow[0][0])
+                    break
                 torch.addmm(self.b2[i], acts2[i], self.W2[i], out=acts2[i + 1])
                 if i < L - 1 and self._act is not None:
                     self._act(acts2[i + 1])
@@ -281,6 +312,10 @@ class StackNet:
             acts[L].copy_(out_m)
         else:
             for i in range(L):
+                if i == L - 1 and narrow is not None:
+                    torch.baddbmm(self.bs[i].transpose(1, 2), self.WsT[i], acts[i].transpose(1, 2),
+                                  out=narrow[0])
+                    break
                 torch.baddbmm(self.bs[i], acts[i], self.Ws[i], out=acts[i + 1])
                 if i < L - 1 and self._act is not None:
                     self._act(acts[i + 1])
@@ -331,35 +366,25 @@ class StackNet:
             if self.loss == "squared_error":
                 torch.sub(out, Y, out=delta)
                 if isinstance(w, float):
-                    if self.K == 1:
-                        dflat = delta.view(-1)
-                        q = torch.dot(dflat, dflat).view(1)
-                    else:
-                        q = _rowdot(delta.view(self.K, -1), delta.view(self.K, -1))
+                    q = _pairsum(delta, delta)
                     delta.mul_(w)
                 else:
-                    d2 = delta * w
-                    q = _rowdot(d2.view(self.K, -1), delta.view(self.K, -1))
+                    q = _pairsum(delta * w, delta)
                     delta.mul_(w)
             elif self.loss == "log_loss" and self.out_activation == "softmax":
                 # -sum(Y * log(clip(p))): one clamp, an in-place log and a dot
                 lp = out.clamp(self._eps, 1 - self._eps)
                 lp.log_()
-                if isinstance(w, float):
-                    if self.K == 1:
-                        q = torch.dot(Y.view(-1), lp.view(-1)).view(1)
-                    else:
-                        q = _rowdot(Y.view(self.K, -1), lp.view(self.K, -1))
-                else:
+                if not isinstance(w, float):
                     lp.mul_(w)
-                    q = _rowdot(Y.view(self.K, -1), lp.view(self.K, -1))
+                q = _pairsum(Y, lp)
                 q.neg_()
                 torch.sub(out, Y, out=delta)
                 delta.mul_(w)
             else:
                 terms = self.sample_losses(out, Y)
                 if isinstance(w, float):
-                    q = terms.view(self.K, -1).sum(1)
+                    q = terms.sum(dim=(1, 2))
                 else:
                     q = (terms * w).sum(dim=(1, 2))
                 torch.sub(out, Y, out=delta)
@@ -374,11 +399,17 @@ class StackNet:
             torch.sub(out, Y, out=delta)
             delta.mul_(w)
         # backward
+        narrow = self._outT.get(B) if self.narrow else None
         if two is not None:
             acts2, deltas2, actsT2 = two
             d2 = delta[0]
             for i in range(L - 1, -1, -1):
-                torch.mm(actsT2[i], d2, out=self.gW2[i])
+                if i == L - 1 and narrow is not None:  # gW^T = delta^T a
+                    gT = narrow[2][0]
+                    torch.mm(narrow[1][0], acts2[i], out=gT)
+                    self.gW2[i].copy_(gT.t())
+                else:
+                    torch.mm(actsT2[i], d2, out=self.gW2[i])
                 torch.sum(d2, dim=0, keepdim=True, out=self.gb2[i])
                 if i > 0:
                     prev = deltas2[i]
@@ -411,7 +442,12 @@ class StackNet:
                 g.copy_(gm)
         else:
             for i in range(L - 1, -1, -1):
-                torch.bmm(acts[i].transpose(1, 2), delta, out=self.gWs[i])
+                if i == L - 1 and narrow is not None:  # gW^T = delta^T a
+                    gT = narrow[2]
+                    torch.bmm(narrow[1], acts[i], out=gT)
+                    self.gWs[i].copy_(gT.transpose(1, 2))
+                else:
+                    torch.bmm(acts[i].transpose(1, 2), delta, out=self.gWs[i])
                 torch.sum(delta, dim=1, keepdim=True, out=self.gbs[i])
                 if i > 0:
                     prev = deltas[i]
