@@ -16,6 +16,10 @@ Public contract (used by :mod:`nnwidgets.trainer.search`)::
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+import queue
+import threading
 import time
 
 import numpy as np
@@ -148,6 +152,112 @@ def _dedupe_data(runs):
             r.X, r.Y, r.data_key = found[0], found[1], found[2]
 
 
+class _OwnerThreadCallbacks:
+    """A CallbackList seen by worker threads: each event is handed to the
+    thread that called :func:`fit_stack` (which runs it, so callbacks, widgets
+    and prints never run concurrently or off that thread) and the worker waits
+    for its result (a STOP request travels back)."""
+
+    def __init__(self, target: CallbackList, inbox: queue.Queue, owner: threading.Thread):
+        self._target, self._inbox, self._owner = target, inbox, owner
+        self.callbacks = target.callbacks
+
+    def _run(self, hook, kwargs):
+        fn = getattr(self._target, hook)
+        if threading.current_thread() is self._owner:
+            return fn(**kwargs)
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        self._inbox.put((fn, kwargs, done))
+        return done.result()
+
+    def fit_begin(self, **kwargs):
+        return self._run("fit_begin", kwargs)
+
+    def epoch_end(self, **kwargs):
+        return self._run("epoch_end", kwargs)
+
+    def epoch_end_many(self, events):
+        # one hand-over per stack and epoch, not one per model
+        return self._run("epoch_end_many", {"events": events})
+
+    def fit_end(self, **kwargs):
+        return self._run("fit_end", kwargs)
+
+
+def parallel_stacks(device, n_models: int) -> int:
+    """How many stacks train side by side, one CPU thread each.
+
+    On a CPU the element-wise work of a step (activations, loss, optimiser)
+    runs on one thread whatever torch's intra-op setting, and small batched
+    matmuls scale poorly across threads; two half-size stacks on two threads
+    use both cores for all of it. Each stack keeps at least 8 models; the
+    thread budget is ``NNWIDGETS_NUM_THREADS`` / ``OMP_NUM_THREADS`` when set,
+    else the idle cores. GPUs train one stack.
+    """
+    if getattr(device, "type", str(device)) != "cpu" or n_models < 16:
+        return 1
+    from nnwidgets.trainer.mlp_engine import _idle_cores
+
+    budget = None
+    for var in ("NNWIDGETS_NUM_THREADS", "OMP_NUM_THREADS"):
+        try:
+            budget = int(os.environ.get(var, ""))
+            break
+        except ValueError:
+            continue
+    if budget is None:
+        budget = _idle_cores()
+    return max(1, min(budget, n_models // 8, 8))
+
+
+def _train_parallel(chunks, runs, cbs, engine_kwargs, train_runs):
+    """Trains each chunk of model indices as its own stack, one thread per
+    stack (torch at one intra-op thread), events dispatched on this thread."""
+    import torch
+
+    from nnwidgets.trainer.mlp_engine import _Interrupt
+
+    inbox: queue.Queue = queue.Queue()
+    owner = threading.current_thread()
+    stop = threading.Event()
+    shared = _OwnerThreadCallbacks(cbs, inbox, owner)
+    saved = {}
+    for chunk in chunks:
+        for i in chunk:
+            saved[i] = runs[i].callbacks
+            runs[i].callbacks = _OwnerThreadCallbacks(runs[i].callbacks, inbox, owner)
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="nnwidgets-stack")
+    try:
+        with _Interrupt() as intr:
+            futures = [pool.submit(train_runs, [runs[i] for i in chunk], callbacks=shared, run_ids=chunk,
+                                   stop_event=stop, **engine_kwargs) for chunk in chunks]
+            while True:
+                if intr.flag:
+                    stop.set()
+                try:
+                    fn, kwargs, done = inbox.get(timeout=0.05)
+                except queue.Empty:
+                    if all(f.done() for f in futures):
+                        break
+                    continue
+                try:
+                    done.set_result(fn(**kwargs))
+                except BaseException as exc:  # handed to the worker, which re-raises it
+                    stop.set()
+                    done.set_exception(exc)
+            errors = [f.exception() for f in futures if f.exception() is not None]
+            if errors:
+                raise errors[0]
+    finally:
+        stop.set()
+        pool.shutdown(wait=True)
+        torch.set_num_threads(prev_threads)
+        for i, cb in saved.items():
+            runs[i].callbacks = cb
+
+
 def fit_stack(estimators, datasets, *, callbacks=None, max_models_per_batch=None) -> list:
     """Fits K unfitted nnwidgets MLPs (same class, parameters differing only in
     :data:`BATCHABLE_PARAMS`) on K ``(X, y)`` datasets as one batched network.
@@ -247,9 +357,15 @@ def fit_stack(estimators, datasets, *, callbacks=None, max_models_per_batch=None
                 continue
             chunk_runs = [runs[i] for i in chunk]
             bs = max(r.batch_size for r in chunk_runs)
-            with thread_budget(layer_units, bs, len(chunk_runs), device):
-                train_runs(chunk_runs, callbacks=cbs, run_ids=chunk,
-                           **first.est._engine_kwargs(first._kw))
+            n_par = parallel_stacks(device, len(chunk))
+            if n_par > 1:
+                # interleaved, so that each stack gets a mix of candidates and folds
+                _train_parallel([chunk[w::n_par] for w in range(n_par)], runs, cbs,
+                                first.est._engine_kwargs(first._kw), train_runs)
+            else:
+                with thread_budget(layer_units, bs, len(chunk_runs), device):
+                    train_runs(chunk_runs, callbacks=cbs, run_ids=chunk,
+                               **first.est._engine_kwargs(first._kw))
             interrupted = any(r.stop_reason == "interrupted" for r in chunk_runs)
     for r in runs:
         r.est._finish_run(r, stacklevel=3)

@@ -131,6 +131,14 @@ class CallbackList:
         """Returns True when any callback asked to stop."""
         return any(r == STOP for r in self._call("on_epoch_end", kwargs))
 
+    def epoch_end_many(self, events: list) -> bool:
+        """``epoch_end`` for several models' records (a list of kwargs dicts),
+        in order; True when any callback asked to stop."""
+        stop = False
+        for kwargs in events:
+            stop = self.epoch_end(**kwargs) or stop
+        return stop
+
     def fit_end(self, **kwargs: Any) -> None:
         self._call("on_fit_end", kwargs)
 

@@ -723,7 +723,7 @@ def memory_per_model(layer_units, batch, n_val, dtype, solver="adam", early_stop
 
 def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation, loss,
                solver, device, dtype, matmul_dtype=None, callbacks: CallbackList | None = None,
-               run_ids=None):
+               run_ids=None, stop_event=None):
     """Trains the runs (same architecture, same solver) as one stack.
 
     Fills each run's ``params`` (final weights), ``book`` (loss curve, ...),
@@ -945,7 +945,7 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                     lr_f, eps_f = float(h0["learning_rate_init"]), float(h0["epsilon"])
                     steps_t = sched.steps_t
                 for s in range(S):
-                    if intr.flag:
+                    if intr.flag or (stop_event is not None and stop_event.is_set()):
                         raise KeyboardInterrupt
                     x, ybuf, ii = sched.step_io[s]
                     if not sched.gathered:
@@ -1034,6 +1034,7 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                     vfin = host[pos: pos + K]
                 # ---- per model bookkeeping (sklearn's rules) ----------------
                 improved_best = []
+                stack_events = []  # this epoch's records for the stack's callbacks, sent at once
                 good_rows = []
                 bad_rows = []
                 stop_requested_batch = False
@@ -1144,8 +1145,9 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                                 r._done = True
                                 r.stop_reason = "stopped"
                     if callbacks.callbacks:
-                        if callbacks.epoch_end(run=run_ids[k], record=rec, model=r.est):
-                            stop_requested_batch = True
+                        stack_events.append({"run": run_ids[k], "record": rec, "model": r.est})
+                if stack_events:
+                    stop_requested_batch = callbacks.epoch_end_many(stack_events)
                 # ---- device-side follow-up ----------------------------------
                 if bad_rows:
                     bi = torch.tensor(bad_rows, device=device)

@@ -237,3 +237,56 @@ def test_other_losses_and_weights_match_sklearn(case):
     sk.fit(X, y, **fit_kw)
     np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-6)
     np.testing.assert_allclose(ours.predict(X), sk.predict(X), rtol=1e-6, atol=1e-9)
+
+
+def test_parallel_stacks_equal_one_by_one_and_run_callbacks_on_the_calling_thread(iris, monkeypatch):
+    """With a 2-thread budget on a CPU, 16+ models train as two stacks side by
+    side (one thread each): same numbers as fitting each model alone, every
+    event delivered on the thread that called fit_stack, STOP obeyed."""
+    import threading
+
+    from nnwidgets.trainer.batched import parallel_stacks
+    from nnwidgets.trainer.events import STOP
+
+    monkeypatch.setenv("NNWIDGETS_NUM_THREADS", "2")
+    X, y = iris
+    base = MLPClassifier(hidden_layer_sizes=[8], random_state=0, max_iter=12, dtype="float64", batch_size=50)
+    ests, data = [], []
+    for alpha in np.logspace(-4, 0, 6):
+        for tr, _ in StratifiedKFold(3, shuffle=True, random_state=1).split(X, y):
+            ests.append(clone(base).set_params(alpha=alpha))
+            data.append((X[tr], y[tr]))
+    assert parallel_stacks(__import__("torch").device("cpu"), len(ests)) == 2
+    singles = [clone(e).fit(*d) for e, d in zip(ests, data)]
+
+    caller = threading.current_thread()
+
+    class Watch:
+        def __init__(self):
+            self.threads, self.epochs = set(), {}
+
+        def on_fit_begin(self, **kw):
+            self.threads.add(threading.current_thread())
+
+        def on_epoch_end(self, run, record, **kw):
+            self.threads.add(threading.current_thread())
+            self.epochs[run] = self.epochs.get(run, 0) + 1
+
+        def on_fit_end(self, **kw):
+            self.threads.add(threading.current_thread())
+
+    watch = Watch()
+    fit_stack(ests, data, callbacks=[watch])
+    assert watch.threads == {caller}
+    assert sorted(watch.epochs) == list(range(len(ests)))
+    for stacked, single in zip(ests, singles):
+        assert stacked.n_iter_ == single.n_iter_ == watch.epochs[ests.index(stacked)]
+        np.testing.assert_allclose(stacked.loss_curve_, single.loss_curve_, rtol=1e-9)
+
+    class StopAt3:
+        def on_epoch_end(self, run, record, **kw):
+            return STOP if record["epoch"] >= 3 else None
+
+    again = [clone(e) for e in ests]
+    fit_stack(again, data, callbacks=[StopAt3()])
+    assert all(e.n_iter_ == 3 and e.stop_reason_ == "stopped" for e in again)
