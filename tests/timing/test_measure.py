@@ -67,7 +67,8 @@ def test_adaptive_block_size_and_stop():
     assert m.number >= 20
     assert m.timer_overhead < 0.02 * m.number * m.median
     assert m.runs >= 3
-    assert m.stop_reason.startswith(("converged", "time limit"))
+    # on a loaded machine the spread may never settle: a limit stops it then
+    assert m.stop_reason.startswith(("converged", "time limit", "run limit"))
     assert m.total_time <= 0.5 * 1.5 + 0.1
 
 
