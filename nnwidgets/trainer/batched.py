@@ -243,10 +243,14 @@ def _train_parallel(chunks, runs, cbs, engine_kwargs, train_runs):
                         break
                     continue
                 try:
-                    done.set_result(fn(**kwargs))
+                    result = fn(**kwargs)
                 except BaseException as exc:  # handed to the worker, which re-raises it
                     stop.set()
                     done.set_exception(exc)
+                    continue
+                if intr.flag:  # a Ctrl-C during the callback: stop before the worker goes on
+                    stop.set()
+                done.set_result(result)
             errors = [f.exception() for f in futures if f.exception() is not None]
             if errors:
                 raise errors[0]

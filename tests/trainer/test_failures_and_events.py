@@ -201,3 +201,46 @@ def test_fit_stack_callbacks_see_every_model():
     assert sum(1 for k, _ in rec.events if k == "epoch") == 9
     end = rec.events[-1][1]
     assert end["stop_reasons"] == ["max_iter"] * 3 and len(end["history"]) == 3
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
+def test_sigint_stops_parallel_stacks_and_keeps_every_model(monkeypatch):
+    """With a 2-thread budget, 16 models train as two stacks on worker
+    threads; a Ctrl-C stops both at a step boundary, every model keeps the
+    weights of its last completed epoch and says it was interrupted."""
+    monkeypatch.setenv("NNWIDGETS_NUM_THREADS", "2")
+    from nnwidgets.trainer.batched import parallel_stacks
+
+    assert parallel_stacks(__import__("torch").device("cpu"), 16) == 2
+
+    class CtrlC(Callback):
+        def on_epoch_end(self, run, record, **kw):
+            if record["epoch"] == 2 and run == 0:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    ests = [MLPRegressor(hidden_layer_sizes=[6], max_iter=50, random_state=s) for s in range(16)]
+    with pytest.warns(UserWarning, match="interrupted"):
+        fit_stack(ests, [(X, Y)] * 16, callbacks=[CtrlC()])
+    assert all(e.stop_reason_ == "interrupted" for e in ests)
+    assert all(1 <= e.n_iter_ <= 2 for e in ests)
+    assert all(np.isfinite(e.predict(X)).all() for e in ests)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_callback_error_in_parallel_stacks_is_a_warning_and_keyboardinterrupt_stops(monkeypatch):
+    monkeypatch.setenv("NNWIDGETS_NUM_THREADS", "2")
+
+    class Broken(Callback):
+        def on_epoch_end(self, run, record, **kw):
+            if record["epoch"] == 1:
+                raise RuntimeError("display gone")
+
+    ests = [MLPRegressor(hidden_layer_sizes=[6], max_iter=4, random_state=s) for s in range(16)]
+    with pytest.warns(RuntimeWarning, match="display gone"):
+        fit_stack(ests, [(X, Y)] * 16, callbacks=[Broken()])
+    assert all(e.n_iter_ == 4 for e in ests)
+
+    ests = [MLPRegressor(hidden_layer_sizes=[6], max_iter=50, random_state=s) for s in range(16)]
+    with pytest.warns(UserWarning, match="interrupted"):
+        fit_stack(ests, [(X, Y)] * 16, callbacks=[_Recorder(interrupt_at=3)])
+    assert all(e.stop_reason_ == "interrupted" and e.n_iter_ <= 3 for e in ests)
