@@ -44,7 +44,7 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1, help="threads for both libraries (default 1)")
     p.add_argument("--device", default="cpu", help="nnwidgets device for the main column (default cpu)")
     p.add_argument("--cuda", action="store_true", help="add a CUDA column (nnwidgets on device='cuda')")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="nnwidgets dtype")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64", "bfloat16"], help="nnwidgets dtype")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per library (default 3, quick 2)")
     p.add_argument("--only", default=None, help="run only workloads whose name contains this text")
     p.add_argument("--stack", action="store_true",
