@@ -412,14 +412,7 @@ class StackNet:
                     torch.mm(actsT2[i], d2, out=self.gW2[i])
                 torch.sum(d2, dim=0, keepdim=True, out=self.gb2[i])
                 if i > 0:
-                    prev = deltas2[i]
-                    if self._dact is not None:
-                        raw = raws[i][0]
-                        torch.mm(d2, self.W2T[i], out=raw)
-                        self._dact(raw, acts2[i], prev)
-                    else:
-                        torch.mm(d2, self.W2T[i], out=prev)
-                    d2 = prev
+                    d2 = self._back_through(torch.mm, d2, self.W2T[i], raws[i][0], acts2[i], deltas2[i])
         elif self.mixed:
             torch.sum(delta, dim=1, keepdim=True, out=self.gbs[L - 1])
             d = self._mixed_buffers[B][1]
@@ -430,14 +423,7 @@ class StackNet:
                     torch.sum(d, dim=1, keepdim=True, out=self.gbm[i])
                     self.gbs[i].copy_(self.gbm[i])
                 if i > 0:
-                    prev = deltas[i]
-                    if self._dact is not None:
-                        raw = raws[i]
-                        torch.bmm(d, self.WmT[i], out=raw)
-                        self._dact(raw, acts[i], prev)
-                    else:
-                        torch.bmm(d, self.WmT[i], out=prev)
-                    d = prev
+                    d = self._back_through(torch.bmm, d, self.WmT[i], raws[i], acts[i], deltas[i])
             for g, gm in zip(self.gWs, self.gWm):
                 g.copy_(gm)
         else:
@@ -450,16 +436,19 @@ class StackNet:
                     torch.bmm(acts[i].transpose(1, 2), delta, out=self.gWs[i])
                 torch.sum(delta, dim=1, keepdim=True, out=self.gbs[i])
                 if i > 0:
-                    prev = deltas[i]
-                    if self._dact is not None:
-                        raw = raws[i]
-                        torch.bmm(delta, self.WsT[i], out=raw)
-                        self._dact(raw, acts[i], prev)
-                    else:
-                        torch.bmm(delta, self.WsT[i], out=prev)
-                    delta = prev
+                    delta = self._back_through(torch.bmm, delta, self.WsT[i], raws[i], acts[i], deltas[i])
         if regg is not None:
             self.gc.addcmul_(self.pc, regg)
+
+    def _back_through(self, matmul, d, WT, raw, act, out):
+        """The delta of the layer below: ``out = (d @ WT) * f'(z)``, with f'
+        computed from the activation ``act``; the product goes to ``raw``
+        first (an activation backward written in place costs a copy)."""
+        if self._dact is None:
+            return matmul(d, WT, out=out)
+        matmul(d, WT, out=raw)
+        self._dact(raw, act, out)
+        return out
 
     def predict(self, X):
         """Full forward pass of [K, n, F] inputs (no buffers kept)."""
