@@ -23,7 +23,9 @@ def course_dir() -> Path | None:
     """The folder holding the released course notebooks, or None."""
     env = os.environ.get("NNWIDGETS_COURSE_DIR")
     candidates = [Path(env)] if env else []
-    candidates += [Path.cwd() / "release", REPO_ROOT / "release"]
+    candidates += [Path.cwd() / "release", REPO_ROOT / "release",
+                   # installed with the package (pyproject's data-files)
+                   Path(sys.prefix) / "share" / "nnwidgets" / "release"]
     for path in candidates:
         if path.is_dir() and any(path.rglob("*.ipynb")):
             return path
@@ -70,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
     source = Path(args.course).resolve() if args.course else course_dir()
     if source is None:
         print(
-            "nnwidgets lab: no course notebooks found (looked in NNWIDGETS_COURSE_DIR, ./release and "
-            f"{REPO_ROOT / 'release'}); starting JupyterLab on an empty workspace. "
+            "nnwidgets lab: no course notebooks found (looked in NNWIDGETS_COURSE_DIR, ./release, "
+            f"{REPO_ROOT / 'release'} and {Path(sys.prefix) / 'share' / 'nnwidgets' / 'release'}); "
+            "starting JupyterLab on an empty workspace. "
             "Pass --course DIR to copy notebooks from elsewhere.",
             file=sys.stderr,
         )

@@ -36,3 +36,31 @@ def test_extra_arguments_after_double_dash_go_to_jupyterlab(tmp_path):
     cmd = lab_command(tmp_path, 8890, True, ["--", "--ServerApp.token=abc"])
     assert cmd[-1] == "--ServerApp.token=abc" and "--" not in cmd
     assert "--port=8890" in cmd
+
+
+def test_released_notebooks_ship_with_the_package_and_are_found_outside_a_clone(tmp_path, monkeypatch):
+    """Every release/ folder is in pyproject's data-files (installed under
+    <prefix>/share/nnwidgets/release), and `nnwidgets lab` finds that copy
+    when neither ./release nor a source checkout is there."""
+    import tomllib
+
+    from nnwidgets import lab
+
+    repo = lab.REPO_ROOT
+    data_files = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    for folder in sorted(p.parent for p in (repo / "release").rglob("*.ipynb")):
+        rel = folder.relative_to(repo).as_posix()
+        key = "share/nnwidgets/" + rel
+        assert data_files.get(key) == [f"{rel}/*.ipynb"], f"{rel} is not installed: add {key!r} to data-files"
+
+    prefix = tmp_path / "venv"
+    installed = prefix / "share" / "nnwidgets" / "release" / "a1"
+    installed.mkdir(parents=True)
+    (installed / "a1.ipynb").write_text("{}")
+    monkeypatch.delenv("NNWIDGETS_COURSE_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(lab, "REPO_ROOT", tmp_path / "not-a-clone")
+    monkeypatch.setattr(lab.sys, "prefix", str(prefix))
+    assert lab.course_dir() == prefix / "share" / "nnwidgets" / "release"
+    copied = lab.prepare_workspace(tmp_path / "ws")
+    assert [p.relative_to(tmp_path / "ws").as_posix() for p in copied] == ["a1/a1.ipynb"]
