@@ -218,11 +218,19 @@ def test_sigint_stops_parallel_stacks_and_keeps_every_model(monkeypatch):
             if record["epoch"] == 2 and run == 0:
                 os.kill(os.getpid(), signal.SIGINT)
 
-    ests = [MLPRegressor(hidden_layer_sizes=[6], max_iter=50, random_state=s) for s in range(16)]
+    # The two stacks run on their own threads, so the other stack may be any
+    # number of epochs ahead or behind when the signal comes (the CI machine
+    # showed it); what is guaranteed is that run 0's stack stops right after
+    # the epoch whose callback sent it and that nothing runs to max_iter.
+    max_iter = 3000
+    ests = [MLPRegressor(hidden_layer_sizes=[6], max_iter=max_iter, tol=0.0, random_state=s) for s in range(16)]
     with pytest.warns(UserWarning, match="interrupted"):
         fit_stack(ests, [(X, Y)] * 16, callbacks=[CtrlC()])
     assert all(e.stop_reason_ == "interrupted" for e in ests)
-    assert all(1 <= e.n_iter_ <= 2 for e in ests)
+    assert [e.n_iter_ for e in ests[0::2]] == [2] * 8
+    other = {e.n_iter_ for e in ests[1::2]}
+    assert len(other) == 1 and 1 <= other.pop() < max_iter  # one stack, stopped together
+    assert all(len(e.loss_curve_) == e.n_iter_ for e in ests)
     assert all(np.isfinite(e.predict(X)).all() for e in ests)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
