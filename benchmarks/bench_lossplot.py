@@ -9,11 +9,16 @@ random_state=1, max_iter=1000)`` (nnwidgets' drop-in, adam, minibatches of
 200) on the lecture's split (``test_size=0.4, random_state=3``), with
 ``tol=0, n_iter_no_change=1000`` so that every run does exactly 1000 epochs.
 
-Runs alternate (without, with, with, without, ...) and the medians are
-compared. Because 1-3% differences drown in the noise of a shared machine, the
-plot's own cost is also measured directly: the time spent inside its callback
-hooks (per epoch, and per update sent to the browser) as a fraction of the
-training time of the same run.
+Runs alternate (without, no-op callback, live plot without the final image,
+live plot with it; then the reverse order) and the medians are compared;
+garbage is collected before each timed fit. The no-op callback shows what the
+callback mechanism alone costs; the final image (a matplotlib PNG, made once
+when training ends and only when the plot is shown in a kernel) is a constant
+per training, not a per-epoch cost. Because 1-3%
+differences drown in the noise of a shared machine, the plot's own cost is
+also measured directly, in separate runs after those: the time spent inside
+its callback hooks (per epoch, and per update sent to the browser) as a
+fraction of the training time of the same run.
 
 Without a kernel (default) ipywidgets' comm is replaced by a fake comm that
 JSON-encodes every message as ipykernel's session would (the encoding is the
@@ -27,6 +32,7 @@ reported apart: it is made once, after the last epoch.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import pathlib
@@ -52,7 +58,7 @@ def _install_fake_comm():
             payload = json.dumps({"msg_type": msg_type, "content": {"data": data, "comm_id": self.comm_id, **keys},
                                   "metadata": metadata or {}})
             FakeComm.messages += 1
-            FakeComm.nbytes += len(payload)
+            FakeComm.nbytes += len(payload) + sum(memoryview(b).nbytes for b in buffers or ())
 
     comm.create_comm = lambda *a, **kw: FakeComm(*a, **kw)
     return FakeComm
@@ -81,7 +87,8 @@ class _Timed:
     def on_fit_begin(self, **kw):
         t0 = time.perf_counter()
         self.plot.on_fit_begin(**kw)
-        self.hook_s += time.perf_counter() - t0
+        self.begin_s = time.perf_counter() - t0  # the widget shown, its state sent
+        self.hook_s += self.begin_s
 
     def on_epoch_end(self, **kw):
         t0, c0 = time.perf_counter(), time.thread_time()
@@ -123,32 +130,53 @@ def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: boo
             net.fit(X_train, y_train)
             return time.perf_counter() - t0, net
 
+    from nnwidgets.trainer.events import Callback
+
+    class Null(Callback):
+        """A callback that does nothing: what the callback mechanism alone costs."""
+
     fit(None)  # warm-up: imports, allocator, first-call costs
     warm_plot = LiveLossPlot(mode="widget")
     fit([warm_plot])
     warm_plot.static_png()  # matplotlib import and font cache, once per process
 
-    without, with_plot, hook_fracs, per_epoch_us, flushes, end_s = [], [], [], [], [], []
-    cpu_fracs, flush_cpu = [], []
-    for i in range(pairs):
-        order = (False, True) if i % 2 == 0 else (True, False)
-        for use_plot in order:
-            if not use_plot:
-                without.append(fit(None)[0])
-                continue
-            plot = LiveLossPlot(mode="widget")
-            timed = _Timed(plot)
-            wall, net = fit([timed])
+    def run(arm):
+        """One timed fit; garbage of earlier runs (widgets hold reference cycles)
+        is collected before, not during, the timed fit."""
+        plot = (None if arm in ("without", "null") else
+                LiveLossPlot(mode="widget", static_image=(arm != "live")))
+        cbs = {"without": None, "null": [Null()]}.get(arm, [plot])
+        if arm == "timed":
+            cbs = [_Timed(plot)]
+        gc.collect()
+        wall, net = fit(cbs)
+        if plot is not None:
             assert len(net.history_) == epochs and plot.n_points == epochs
-            with_plot.append(wall)
-            train_s = wall - timed.end_s
-            hook_fracs.append(timed.hook_s / train_s)
-            per_epoch_us.append(1e6 * timed.hook_s / epochs)
-            flushes.extend(timed.flush_times)
-            flush_cpu.extend(timed.flush_cpu)
-            cpu_fracs.append(timed.hook_cpu_s / train_s)
-            end_s.append(timed.end_s)
-            plot.close()
+        return wall, (cbs[0] if arm == "timed" else None), plot
+
+    # 1. the ratio: plain runs (no measuring wrapper), interleaved in turn
+    arms = ("without", "null", "live", "with")
+    walls = {a: [] for a in arms}
+    for i in range(pairs):
+        for arm in (arms if i % 2 == 0 else arms[::-1]):
+            wall, _, plot = run(arm)
+            walls[arm].append(wall)
+            if plot is not None:
+                plot.close()
+    # 2. where the plot's time goes: the same runs with its hooks timed
+    hook_fracs, per_epoch_us, flushes, end_s, cpu_fracs, flush_cpu, begin_s = [], [], [], [], [], [], []
+    for _ in range(pairs):
+        wall, timed, plot = run("timed")
+        train_s = wall - timed.end_s
+        hook_fracs.append(timed.hook_s / train_s)
+        per_epoch_us.append(1e6 * timed.hook_s / epochs)
+        flushes.extend(timed.flush_times)
+        flush_cpu.extend(timed.flush_cpu)
+        cpu_fracs.append(timed.hook_cpu_s / train_s)
+        end_s.append(timed.end_s)
+        begin_s.append(timed.begin_s)
+        plot.close()
+    without, with_plot, null = walls["without"], walls["with"], walls["null"]
 
     t0 = time.perf_counter()
     png_runs = 5
@@ -165,6 +193,10 @@ def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: boo
         "without_s": med_without,
         "with_s": med_with,
         "ratio": med_with / med_without,
+        "null_s": statistics.median(null),
+        "live_s": statistics.median(walls["live"]),
+        "live_ratio": statistics.median(walls["live"]) / med_without,
+        "null_ratio": statistics.median(null) / med_without,
         "hook_fraction_median": statistics.median(hook_fracs),
         "hook_fraction_max": max(hook_fracs),
         "hook_us_per_epoch": statistics.median(per_epoch_us),
@@ -177,6 +209,7 @@ def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: boo
         "update_ms_p95": 1e3 * sorted(flushes)[int(0.95 * (len(flushes) - 1))],
         "update_ms_max": 1e3 * max(flushes),
         "fit_end_ms_median": 1e3 * statistics.median(end_s),
+        "fit_begin_ms_median": 1e3 * statistics.median(begin_s),
         "static_png_ms": 1e3 * png_s,
         "fake_messages": fake.messages if fake else None,
         "fake_bytes": fake.nbytes if fake else None,
@@ -223,15 +256,19 @@ def main(argv=None) -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}; torch threads: {r['threads']}; comm: {r['comm']}; "
           f"load average at the end {r['load_avg']:.1f}")
-    print(f"diabetes [100] MLPRegressor, {r['epochs']} epochs, {r['pairs']} interleaved pairs (medians)")
+    print(f"diabetes [100] MLPRegressor, {r['epochs']} epochs, {r['pairs']} interleaved rounds (medians)")
     print(f"  without plot          {r['without_s']:.3f} s")
-    print(f"  with LiveLossPlot     {r['with_s']:.3f} s   ratio {r['ratio']:.3f}")
+    print(f"  with a no-op callback {r['null_s']:.3f} s   ratio {r['null_ratio']:.3f}  (the callback mechanism alone)")
+    print(f"  with LiveLossPlot, no final image  {r['live_s']:.3f} s   ratio {r['live_ratio']:.3f}  (live plotting)")
+    print(f"  with LiveLossPlot     {r['with_s']:.3f} s   ratio {r['ratio']:.3f}  (+ the static PNG at the end, "
+          f"made only when shown in a kernel)")
     print(f"  plot hooks during training: {100 * r['hook_fraction_median']:.2f}% of training time "
           f"(max {100 * r['hook_fraction_max']:.2f}%), {r['hook_us_per_epoch']:.1f} us per epoch")
     print(f"    (CPU time of the kernel thread in the hooks: {100 * r['hook_cpu_fraction_median']:.2f}%)")
     print(f"  updates sent per run {r['updates_per_run']:.1f}; kernel time per update: median "
           f"{r['update_ms_median']:.3f} ms, p95 {r['update_ms_p95']:.3f} ms, max {r['update_ms_max']:.3f} ms wall; "
           f"CPU median {r['update_cpu_ms_median']:.3f} ms, max {r['update_cpu_ms_max']:.3f} ms")
+    print(f"  start of training (widget shown, state sent): {r['fit_begin_ms_median']:.1f} ms")
     print(f"  end of training (final update + static PNG): {r['fit_end_ms_median']:.1f} ms; "
           f"static PNG alone {r['static_png_ms']:.1f} ms")
     if r.get("fake_messages"):

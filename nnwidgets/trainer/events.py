@@ -128,8 +128,26 @@ class CallbackList:
         self._call("on_fit_begin", kwargs)
 
     def epoch_end(self, **kwargs: Any) -> bool:
-        """Returns True when any callback asked to stop."""
-        return any(r == STOP for r in self._call("on_epoch_end", kwargs))
+        """Returns True when any callback asked to stop. (Called once per epoch
+        and model: kept to a plain loop, no intermediate list.)"""
+        stop = False
+        for cb in self.callbacks:
+            fn = getattr(cb, "on_epoch_end", None)
+            if fn is None:
+                continue
+            try:
+                if fn(**kwargs) == STOP:
+                    stop = True
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # a broken display must not lose the training
+                warnings.warn(
+                    f"callback {type(cb).__name__}.on_epoch_end raised {type(exc).__name__}: {exc}; "
+                    "training continues",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return stop
 
     def epoch_end_many(self, events: list) -> bool:
         """``epoch_end`` for several models' records (a list of kwargs dicts),

@@ -1,5 +1,6 @@
 // nnwidgets live loss plot: plain SVG, no external libraries (nothing can be
-// loaded from a CDN in class). The kernel sends only new points, batched and
+// loaded from a CDN in class). The kernel sends only new points (binary
+// float64 buffers), batched and
 // rate-limited, in the synced trait points_update ({seq, data}) together with
 // the progress traits: one comm message per update. A page that loads while
 // the widget already holds points asks for a full snapshot ({type: "sync"}).
@@ -19,6 +20,24 @@ const STORES = new WeakMap();
 // presentation defaults (the CSS, themed by JupyterLab variables, overrides them)
 const TEXT = { fill: "#555", "font-size": 11, "font-family": "sans-serif" };
 
+// A series arrives as a binary float64 buffer (points_update: a DataView from
+// the widget manager) or as a plain array (snapshots); null = no such series.
+function series(x) {
+  if (x === null || x === undefined) return null;
+  if (x instanceof ArrayBuffer) x = new DataView(x);
+  if (x instanceof DataView) {
+    const out = new Array(Math.floor(x.byteLength / 8));
+    for (let i = 0; i < out.length; i++) out[i] = x.getFloat64(8 * i, true);
+    return out;
+  }
+  return ArrayBuffer.isView(x) ? Array.from(x) : x;
+}
+
+// NaN / infinite losses (a diverged run) are gaps in the curve
+function finiteOrNull(v) {
+  return typeof v === "number" && isFinite(v) ? v : null;
+}
+
 function makeStore(model) {
   // seq: number of the last points_update applied (0: none yet)
   const store = { runs: [], npoints: 0, seq: 0, views: new Set(), syncRequested: false };
@@ -28,12 +47,13 @@ function makeStore(model) {
   };
   store.redraw = () => { for (const v of store.views) v.schedule(); };
   store.append = (data) => {
-    for (const [k, epochs, loss, val] of data || []) {
+    for (const [k, e, l, v] of data || []) {
+      const epochs = series(e), loss = series(l), val = series(v);
       const r = store.run(k);
       for (let i = 0; i < epochs.length; i++) {
         r.epoch.push(epochs[i]);
-        r.loss.push(loss[i]);
-        r.val.push(val ? val[i] : null);
+        r.loss.push(finiteOrNull(loss[i]));
+        r.val.push(val ? finiteOrNull(val[i]) : null);
       }
       store.npoints += epochs.length;
     }

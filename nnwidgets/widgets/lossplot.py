@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import math
+from array import array
 import os
 import pathlib
 import sys
@@ -84,6 +85,22 @@ def _finite(v):
     return v if math.isfinite(v) else None
 
 
+_NAN = float("nan")
+
+
+def _packed(values: list) -> memoryview:
+    """The values as little-endian float64 bytes (None -> NaN, a gap in the
+    curve): sent as a binary comm buffer, which ipywidgets passes through
+    without walking or JSON-encoding each point."""
+    try:
+        a = array("d", values)
+    except TypeError:  # None, or a value that is not a plain number (a 0-d tensor, ...)
+        a = array("d", [_NAN if v is None else float(v) for v in values])
+    if sys.byteorder != "little":
+        a.byteswap()
+    return memoryview(a).cast("B")
+
+
 def _fmt_loss(v) -> str:
     if v is None:
         return "-"
@@ -126,7 +143,8 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
     elapsed_s = t.Float(0.0).tag(sync=True)
     log_y = t.Bool(False).tag(sync=True)
     stop_requested = t.Bool(False).tag(sync=True)
-    #: the latest batch of new points, {"seq": n, "data": [[run, epochs, losses, val_losses], ...]}:
+    #: the latest batch of new points, {"seq": n, "data": [[run, epochs, losses, val_losses], ...]},
+    #: each series a binary float64 buffer (val_losses None when the run has no validation):
     #: sent with the progress traits in ONE comm message per update (the browser appends it)
     points_update = t.Dict().tag(sync=True)
 
@@ -160,8 +178,10 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self.routing = "none"  # how Stop clicks reach a busy kernel (see kernel_comm)
         self.updates_sent = 0
         self._runs: list[dict] = []  # per run: epoch, loss, val lists and the sent index
+        self._pending: list[tuple] = []  # (run index, record) not yet filed into _runs
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._stop_flag = False  # mirrors _stop; a plain attribute is cheaper to read every epoch
         self._handle = None
         self._offset = 0
         self._fit_t0 = time.perf_counter()
@@ -179,19 +199,44 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         return f"LiveLossPlot({labels}{where}{epochs}, {self.status})"
 
     # -- the data ----------------------------------------------------------
+    def _drain(self) -> None:
+        """Files the records queued by :meth:`on_epoch_end` into the per-run
+        lists (called with ``_lock`` held). Safe against a concurrent append:
+        only the records present when it starts are taken."""
+        pending = self._pending
+        n = len(pending)
+        if not n:
+            return
+        batch = pending[:n]
+        del pending[:n]
+        runs, offset = self._runs, self._offset
+        for run, record in batch:
+            r = runs[offset + run]
+            epochs = r["epoch"]
+            epochs.append(record.get("epoch", len(epochs) + 1))
+            r["loss"].append(record.get("loss"))  # raw: made finite-or-None when read or sent
+            val = record.get("val_loss")
+            r["val"].append(val)
+            if val is not None:
+                r["has_val"] = True
+        self._last_record = batch[-1][1]
+
     def curves(self) -> list[tuple]:
         """[(label, epochs, loss, val_loss or None)] for every run so far."""
         with self._lock:
+            self._drain()
             out = []
             for k, r in enumerate(self._runs):
                 label = self.run_labels[k] if k < len(self.run_labels) else f"run {k + 1}"
-                has_val = any(v is not None for v in r["val"])
-                out.append((label, list(r["epoch"]), list(r["loss"]), list(r["val"]) if has_val else None))
+                val = [_finite(v) for v in r["val"]]
+                has_val = any(v is not None for v in val)
+                out.append((label, list(r["epoch"]), [_finite(v) for v in r["loss"]], val if has_val else None))
             return out
 
     def stop(self) -> None:
         """Asks training to stop at the next epoch boundary (what the button does)."""
         self._stop.set()
+        self._stop_flag = True
         self.stop_requested = True
 
     # -- callback hooks ----------------------------------------------------
@@ -199,6 +244,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         n_models = int(n_models or 1)
         labels = list(run_labels or [])
         with self._lock:
+            self._drain()  # anything left from an earlier fit belongs to its runs
             self._offset = len(self._runs)
             existing = list(self.run_labels)
             while len(labels) < n_models:
@@ -209,7 +255,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                     name = f"{lab} ({i})"
                     i += 1
                 existing.append(name)
-                self._runs.append({"epoch": [], "loss": [], "val": [], "sent": 0})
+                self._runs.append({"epoch": [], "loss": [], "val": [], "sent": 0, "has_val": False})
         self._fit_t0 = time.perf_counter()
         self._fit_epochs = int(max_epochs or 0)
         self._last_record = None
@@ -229,16 +275,15 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             )
 
     def on_epoch_end(self, *, run=0, record=None, **kwargs) -> Any:
+        # Runs once per epoch and model, between training steps: it only queues
+        # the record (the trainer keeps it in history_ anyway); the records are
+        # filed in batches when an update is due (benchmarks/bench_lossplot.py).
         if record is not None:
-            r = self._runs[self._offset + int(run)]
-            r["epoch"].append(record.get("epoch", len(r["epoch"]) + 1))
-            r["loss"].append(_finite(record.get("loss")))
-            r["val"].append(_finite(record.get("val_loss")))
-            self._last_record = record
+            self._pending.append((int(run), record))
             now = time.perf_counter()
             if now - self._last_flush >= self._interval:
                 self._flush(now)
-        return STOP if self._stop.is_set() else None
+        return STOP if self._stop_flag else None
 
     def on_fit_end(self, *, stop_reason=None, **kwargs) -> None:
         self._stop_reason = stop_reason
@@ -259,15 +304,17 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
     # -- updates -----------------------------------------------------------
     def _flush(self, now: float, final: bool = False) -> None:
         self._last_flush = now
+        with self._lock:
+            self._drain()
         rec = self._last_record
         if self.mode == "widget":
             with self._lock:
                 data = []
                 for k, r in enumerate(self._runs):
                     i0 = r["sent"]
-                    if i0 < len(r["epoch"]):
-                        val = r["val"][i0:]
-                        data.append([k, r["epoch"][i0:], r["loss"][i0:], val if any(v is not None for v in val) else None])
+                    if i0 < len(r["epoch"]):  # binary float64 buffers: see _packed
+                        data.append([k, _packed(r["epoch"][i0:]), _packed(r["loss"][i0:]),
+                                     _packed(r["val"][i0:]) if r["has_val"] else None])
                         r["sent"] = len(r["epoch"])
                 npoints = sum(len(r["epoch"]) for r in self._runs)
                 with self.hold_sync():  # one comm message: the new points and the progress
@@ -366,6 +413,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             self._handle.update(bundle, raw=True)
             self._handle = None
         self._stop.clear()
+        self._stop_flag = False
         self.stop_requested = False
 
     # -- messages from the browser -----------------------------------------
@@ -375,8 +423,10 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             self.stop()
         elif kind == "sync":
             with self._lock:
-                data = [
-                    [k, r["epoch"][: r["sent"]], r["loss"][: r["sent"]], r["val"][: r["sent"]]]
+                self._drain()
+                data = [  # JSON lists (no NaN in JSON: non-finite values are null)
+                    [k, r["epoch"][: r["sent"]], [_finite(v) for v in r["loss"][: r["sent"]]],
+                     [_finite(v) for v in r["val"][: r["sent"]]]]
                     for k, r in enumerate(self._runs)
                 ]
                 self.send({"type": "snapshot", "seq": self.updates_sent, "data": data})

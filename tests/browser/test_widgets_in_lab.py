@@ -32,7 +32,7 @@ def test_live_loss_plot_grows_then_final_figure_remains(jupyterlab, open_page):
     plot = lab.cell(2).locator(".nnw-lossplot").first
     plot.wait_for(state="visible", timeout=90_000)
     lab.cell(2).locator(".nnw-lossplot-canvas").first.wait_for(state="visible")
-    samples = []
+    samples, curve = [], None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and lab.prompt(2) == "[*]:":
         try:
@@ -43,12 +43,18 @@ def test_live_loss_plot_grows_then_final_figure_remains(jupyterlab, open_page):
             samples.append(int(n))
             if len(samples) == 2:
                 lab.screenshot("training")
+                try:  # the points (binary float64 buffers) decoded into a drawn curve
+                    curve = plot.locator("path.nnw-train").first.get_attribute("d", timeout=2000)
+                except Exception:
+                    curve = None
         time.sleep(0.4)
     lab.wait_cell_done(2)
     lab.screenshot("trained")
     growing = sorted(set(samples))
     assert len(growing) >= 2 and samples == sorted(samples), (
         f"data-npoints should grow while training runs; sampled {samples}")
+    if curve is not None:  # None only if training ended between two samples
+        assert curve.startswith("M") and curve.count("L") >= 2 and "NaN" not in curve, curve[:200]
     # after training the static final figure stays in the output
     lab.cell(2).locator(".jp-OutputArea-output img").first.wait_for(state="visible", timeout=60_000)
     lab.assert_no_error_output(2)

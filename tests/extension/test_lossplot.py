@@ -28,6 +28,17 @@ def recording(plot):
     return sent
 
 
+def unpack(buf):
+    """A points_update series (a binary buffer of little-endian float64) as the
+    browser reads it (lossplot.js): a list where NaN / inf (no value, a
+    diverged epoch) are None, a gap in the curve."""
+    if buf is None:
+        return None
+    assert isinstance(buf, memoryview) and buf.format == "B", type(buf)
+    vals = np.frombuffer(bytes(buf), dtype="<f8").tolist()
+    return [v if np.isfinite(v) else None for v in vals]
+
+
 def points(sent, run=None):
     out = []
     for msg in sent:
@@ -35,7 +46,8 @@ def points(sent, run=None):
             continue
         for k, epochs, loss, val in msg["data"]:
             if run is None or k == run:
-                out.extend(zip(epochs, loss, val or [None] * len(epochs)))
+                epochs, loss, val = unpack(epochs), unpack(loss), unpack(val)
+                out.extend(zip([int(e) for e in epochs], loss, val or [None] * len(epochs)))
     return out
 
 
@@ -49,7 +61,7 @@ def test_only_new_points_are_sent_and_traits_follow(data):
     assert [p[0] for p in got] == list(range(1, 26))  # each epoch exactly once, in order
     assert [p[1] for p in got] == res.loss_curve
     assert [p[2] for p in got] == res.val_loss_curve
-    assert all(len(m["data"][0][1]) == 1 for m in sent if m["type"] == "points")  # incremental
+    assert all(len(unpack(m["data"][0][1])) == 1 for m in sent if m["type"] == "points")  # incremental
     assert [m["seq"] for m in sent] == list(range(1, 26))
     assert plot.n_points == 25 and plot.epoch == 25 and plot.max_epochs == 25
     assert plot.status == "done" and plot.device == "cpu" and plot.samples_per_s > 0
@@ -288,7 +300,11 @@ def test_non_finite_losses_are_sent_as_gaps():
         plot.on_epoch_end(run=0, record={"epoch": e, "loss": v, "samples_per_s": float("inf")})
     plot.on_fit_end(stop_reason="diverged")
     assert [p[1] for p in points(sent)] == [5.0, None, None]
-    json.dumps(plot.get_state(), allow_nan=False)  # strict JSON: nothing for the kernel to warn about
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    state, _, buffers = _remove_buffers(plot.get_state())  # what ipywidgets sends: JSON + binary buffers
+    json.dumps(state, allow_nan=False)  # strict JSON: nothing for the kernel to warn about
+    assert buffers  # the points travel as binary buffers
     assert plot.status == "diverged" and plot.static_png()[:4] == b"\x89PNG"
 
 

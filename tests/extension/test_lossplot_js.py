@@ -44,6 +44,21 @@ m.update("points_update", { seq: 6, data: [[0, [10], [0.5], null]] });
 out.late = { npoints: s.npoints, last: s.runs[0].loss.slice(-2), seq: s.seq };
 m.update("points_update", { seq: 9, data: [[0, [13], [0.1], null]] });  // a gap: sync again
 out.gapSent = m.sent.length;
+// what the widget manager hands over for points_update: float64 buffers as DataViews
+// (the kernel sends binary buffers; NaN / inf are gaps), at any byte offset
+const f64 = (vals, pad = 0) => {
+  const buf = new ArrayBuffer(pad + 8 * vals.length);
+  const dv = new DataView(buf, pad);
+  vals.forEach((v, i) => dv.setFloat64(8 * i, v, true));
+  return dv;
+};
+m = fakeModel({ points_update: {} });
+mod.default.initialize({ model: m });
+s = mod._getStore(m);
+m.update("points_update", { seq: 1, data: [[0, f64([1, 2, 3], 3), f64([5.0, Infinity, NaN]), null],
+                                          [1, f64([1]), f64([2.5]), f64([NaN])]] });
+out.binary = { epochs: s.runs[0].epoch, loss: s.runs[0].loss, val0: s.runs[0].val, val1: s.runs[1].val,
+               npoints: s.npoints };
 console.log(JSON.stringify(out));
 """
 
@@ -61,3 +76,7 @@ def test_store_appends_batches_and_resyncs_after_a_gap(tmp_path):
     assert out["lateSent"] == [{"type": "sync"}]
     assert out["late"] == {"npoints": 10, "last": [1, 0.5], "seq": 6}
     assert out["gapSent"] == 2
+    # binary float64 series (what the kernel sends): decoded at any byte
+    # offset, non-finite values become gaps
+    assert out["binary"] == {"epochs": [1, 2, 3], "loss": [5.0, None, None], "val0": [None] * 3,
+                             "val1": [None], "npoints": 4}
