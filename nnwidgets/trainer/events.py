@@ -105,34 +105,12 @@ class CallbackList:
                     f"on_fit_end methods), got {cb!r}"
                 )
 
-    def _call(self, hook: str, kwargs: dict) -> list:
-        results = []
-        for cb in self.callbacks:
-            fn = getattr(cb, hook, None)
-            if fn is None:
-                continue
-            try:
-                results.append(fn(**kwargs))
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:  # a broken display must not lose the training
-                warnings.warn(
-                    f"callback {type(cb).__name__}.{hook} raised {type(exc).__name__}: {exc}; "
-                    "training continues",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-        return results
-
-    def fit_begin(self, **kwargs: Any) -> None:
-        self._call("on_fit_begin", kwargs)
-
-    def epoch_end(self, **kwargs: Any) -> bool:
-        """Returns True when any callback asked to stop. (Called once per epoch
-        and model: kept to a plain loop, no intermediate list.)"""
+    def _call(self, hook: str, kwargs: dict) -> bool:
+        """Calls ``hook`` on every callback; True when any returned STOP. (Runs
+        once per epoch and model: a plain loop, no intermediate list.)"""
         stop = False
         for cb in self.callbacks:
-            fn = getattr(cb, "on_epoch_end", None)
+            fn = getattr(cb, hook, None)
             if fn is None:
                 continue
             try:
@@ -142,12 +120,19 @@ class CallbackList:
                 raise
             except Exception as exc:  # a broken display must not lose the training
                 warnings.warn(
-                    f"callback {type(cb).__name__}.on_epoch_end raised {type(exc).__name__}: {exc}; "
+                    f"callback {type(cb).__name__}.{hook} raised {type(exc).__name__}: {exc}; "
                     "training continues",
                     RuntimeWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
         return stop
+
+    def fit_begin(self, **kwargs: Any) -> None:
+        self._call("on_fit_begin", kwargs)
+
+    def epoch_end(self, **kwargs: Any) -> bool:
+        """Returns True when any callback asked to stop."""
+        return self._call("on_epoch_end", kwargs)
 
     def epoch_end_many(self, events: list) -> bool:
         """``epoch_end`` for several models' records (a list of kwargs dicts),
