@@ -287,8 +287,9 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
 
     def on_fit_end(self, *, stop_reason=None, **kwargs) -> None:
         self._stop_reason = stop_reason
-        self._flush(time.perf_counter(), final=True)
-        self.status = _END_STATUS.get(stop_reason, "done")
+        with self.hold_sync():  # the last points and the final status in one message
+            self._flush(time.perf_counter(), final=True)
+            self.status = _END_STATUS.get(stop_reason, "done")
         if self.mode == "text":
             rec = self._last_record or {}
             self._print(
@@ -323,7 +324,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                         self.points_update = {"seq": self.updates_sent, "data": data}
                     self.n_points = npoints
                     self._set_progress(rec, now)
-            if self.max_overhead is not None:
+            if self.max_overhead is not None and not final:  # (the final one may be held with the status)
                 cost = time.perf_counter() - now
                 self._update_cost = cost if self._update_cost is None else 0.7 * self._update_cost + 0.3 * cost
                 self._interval = max(self.update_interval, self._update_cost / self.max_overhead)
