@@ -226,8 +226,12 @@ def _train_parallel(chunks, runs, cbs, engine_kwargs, train_runs):
         for i in chunk:
             saved[i] = runs[i].callbacks
             runs[i].callbacks = _OwnerThreadCallbacks(runs[i].callbacks, inbox, owner)
+    from nnwidgets.trainer.denormals import flushed_denormals
+
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    # the workers start inside this: they inherit the flushed-denormal mode
+    denormals = flushed_denormals().__enter__()
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="nnwidgets-stack")
     try:
         with _Interrupt() as intr:
@@ -257,6 +261,7 @@ def _train_parallel(chunks, runs, cbs, engine_kwargs, train_runs):
     finally:
         stop.set()
         pool.shutdown(wait=True)
+        denormals.__exit__(None, None, None)
         torch.set_num_threads(prev_threads)
         for i, cb in saved.items():
             runs[i].callbacks = cb
