@@ -15,7 +15,10 @@ RNG = np.random.RandomState(0)
 X = RNG.rand(60, 4)
 Y = X @ np.array([1.0, -2.0, 0.5, 1.0])
 
-pytestmark = pytest.mark.skipif(not torch.set_flush_denormal(False), reason="this CPU cannot flush denormals")
+pytestmark = [
+    pytest.mark.skipif(not torch.set_flush_denormal(False), reason="this CPU cannot flush denormals"),
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),  # deliberately short fits
+]
 
 
 class Probe(Callback):
