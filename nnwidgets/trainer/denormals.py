@@ -13,8 +13,10 @@ denormals at full speed, so the flag costs nothing there.
 
 The setting is the CPU's per-thread FTZ/DAZ mode (``torch.set_flush_denormal``).
 Threads started while it is on inherit it (the parallel stacks' workers do);
-torch's own OpenMP pool, started earlier, does not, so with several intra-op
-threads only the calling thread's share is flushed. It is switched on for the
+torch's own OpenMP pool, usually started earlier, does not, so with several
+intra-op threads only the calling thread's share is flushed (and a pool that
+happens to start during a training keeps flushing afterwards, which only
+turns values under 1.2e-38 into zeros). It is switched on for the
 duration of a training and switched off again afterwards unless it was
 already on (user code outside training keeps IEEE denormals).
 """
