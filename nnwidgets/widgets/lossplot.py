@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import base64
 import math
-from array import array
 import os
 import pathlib
 import sys
 import threading
 import time
+from array import array
 from typing import Any
 
 import anywidget
@@ -180,8 +180,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self._runs: list[dict] = []  # per run: epoch, loss, val lists and the sent index
         self._pending: list[tuple] = []  # (run index, record) not yet filed into _runs
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._stop_flag = False  # mirrors _stop; a plain attribute is cheaper to read every epoch
+        self._stop_flag = False  # set by stop() (any thread), read at every epoch end
         self._handle = None
         self._offset = 0
         self._fit_t0 = time.perf_counter()
@@ -235,7 +234,6 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
 
     def stop(self) -> None:
         """Asks training to stop at the next epoch boundary (what the button does)."""
-        self._stop.set()
         self._stop_flag = True
         self.stop_requested = True
 
@@ -307,9 +305,8 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self._last_flush = now
         with self._lock:
             self._drain()
-        rec = self._last_record
-        if self.mode == "widget":
-            with self._lock:
+            rec = self._last_record
+            if self.mode == "widget":
                 data = []
                 for k, r in enumerate(self._runs):
                     i0 = r["sent"]
@@ -324,6 +321,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                         self.points_update = {"seq": self.updates_sent, "data": data}
                     self.n_points = npoints
                     self._set_progress(rec, now)
+        if self.mode == "widget":
             if self.max_overhead is not None and not final:  # (the final one may be held with the status)
                 cost = time.perf_counter() - now
                 self._update_cost = cost if self._update_cost is None else 0.7 * self._update_cost + 0.3 * cost
@@ -413,7 +411,6 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                     bundle["text/plain"] += f"\n(static image failed: {type(exc).__name__}: {exc})"
             self._handle.update(bundle, raw=True)
             self._handle = None
-        self._stop.clear()
         self._stop_flag = False
         self.stop_requested = False
 
