@@ -38,7 +38,9 @@ class flushed_denormals:
     trainings; a no-op for other devices or where the CPU cannot do it)."""
 
     def __init__(self, device=None):
-        self.cpu = device is None or getattr(device, "type", str(device)) == "cpu"
+        from nnwidgets.trainer.device import is_cpu
+
+        self.cpu = is_cpu(device)
         self._switched = False
 
     def __enter__(self):

@@ -44,6 +44,12 @@ def resolve_device(device="auto"):
     return dev
 
 
+def is_cpu(device) -> bool:
+    """Whether ``device`` (a torch.device, a string, or None for the default)
+    is the CPU."""
+    return device is None or getattr(device, "type", str(device)) == "cpu"
+
+
 def default_num_threads() -> int:
     """Intra-op threads for CPU training: ``NNWIDGETS_NUM_THREADS``, else
     ``OMP_NUM_THREADS``, else the number of cores this process may use."""

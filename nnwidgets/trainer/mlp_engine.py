@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nnwidgets.trainer.device import is_cpu
 from nnwidgets.trainer.events import CallbackList, History
 
 # an epoch loss this many times the loss of the untrained network (and above this many
@@ -1277,7 +1278,7 @@ class thread_budget:
 
     def __init__(self, layer_units, batch, K=1, device=None):
         self.flops = 6.0 * batch * K * sum(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
-        self.cpu = device is None or getattr(device, "type", str(device)) == "cpu"
+        self.cpu = is_cpu(device)
         self.prev = None
         self.denormals = None
 
