@@ -34,6 +34,8 @@ from typing import Any, Iterable
 
 STOP = "stop"
 
+_HOOKS = ("on_fit_begin", "on_epoch_end", "on_fit_end")
+
 STOP_REASONS = ("max_iter", "converged", "early_stopping", "diverged", "interrupted", "stopped")
 
 
@@ -99,20 +101,23 @@ class CallbackList:
             callbacks = [callbacks]
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
-            if not any(callable(getattr(cb, hook, None)) for hook in ("on_fit_begin", "on_epoch_end", "on_fit_end")):
+            if not any(callable(getattr(cb, hook, None)) for hook in _HOOKS):
                 raise TypeError(
                     f"callbacks must be Callback instances (objects with on_fit_begin/on_epoch_end/"
                     f"on_fit_end methods), got {cb!r}"
                 )
+        # each hook's bound methods, looked up once (the list is fixed after
+        # construction); Callback's own do-nothing hooks are left out
+        self._hooks = {hook: [(cb, fn) for cb in self.callbacks
+                              for fn in (getattr(cb, hook, None),)
+                              if callable(fn) and getattr(fn, "__func__", None) is not getattr(Callback, hook)]
+                       for hook in _HOOKS}
 
     def _call(self, hook: str, kwargs: dict) -> bool:
         """Calls ``hook`` on every callback; True when any returned STOP. (Runs
-        once per epoch and model: a plain loop, no intermediate list.)"""
+        once per epoch and model: a plain loop over bound methods found once.)"""
         stop = False
-        for cb in self.callbacks:
-            fn = getattr(cb, hook, None)
-            if fn is None:
-                continue
+        for cb, fn in self._hooks[hook]:
             try:
                 if fn(**kwargs) == STOP:
                     stop = True

@@ -13,9 +13,9 @@
 - A Stop button ends training at the next epoch boundary and keeps the model
   (see :mod:`nnwidgets.widgets.kernel_comm` for how the click reaches a busy
   kernel).
-- When training ends, the live view is replaced in place by a static PNG of
-  the final curves, so saved notebooks, nbconvert, nbgrader and nbval show
-  them; other output of the cell is left alone.
+- When the cell that trained finishes, the live view is replaced in place by a
+  static PNG of the final curves, so saved notebooks, nbconvert, nbgrader and
+  nbval show them; other output of the cell is left alone.
 - In a terminal or a plain script, progress is printed as throttled text.
   ``NNWIDGETS_PROGRESS=widget|text|none`` overrides the choice.
 """
@@ -123,9 +123,10 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         plotting stays under this share. None: always ``update_interval``.
     text_interval : seconds between progress lines in text mode.
     static_image : replace the live view by a PNG of the final curves when
-        training ends (kept in saved notebooks).
-    finalize_on_fit_end : finish at the end of each fit; a sweep that trains
-        several models one after another sets False and calls :meth:`finalize`.
+        the cell that trained finishes (kept in saved notebooks).
+    finalize_on_fit_end : finish after each fit (in a notebook: when its cell
+        finishes); a sweep that trains several models one after another sets
+        False and calls :meth:`finalize`.
     """
 
     _esm = (_HERE / "lossplot.js").read_text(encoding="utf-8")
@@ -182,6 +183,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self._lock = threading.Lock()
         self._stop_flag = False  # set by stop() (any thread), read at every epoch end
         self._handle = None
+        self._finalize_hook = None  # the post_run_cell callback that will finalize, when one is due
         self._offset = 0
         self._fit_t0 = time.perf_counter()
         self._last_flush = -math.inf
@@ -255,6 +257,10 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                 existing.append(name)
                 self._runs.append({"epoch": [], "loss": [], "val": [], "sent": 0, "has_val": False})
         self._fit_t0 = time.perf_counter()
+        # the widget's first update comes one interval into training, not at
+        # epoch 1: a training shorter than that sends its points once, with the
+        # final status (text mode prints the first epoch at once)
+        self._last_flush = self._fit_t0 if self.mode == "widget" else -math.inf
         self._fit_epochs = int(max_epochs or 0)
         self._last_record = None
         with self.hold_sync():
@@ -298,7 +304,8 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                 + f"  in {_fmt_seconds(time.perf_counter() - self._fit_t0)}"
             )
         if self.finalize_on_fit_end:
-            self.finalize()
+            self._clear_stop()  # a later fit must not stop at its first epoch
+            self._finalize_at_cell_end()
 
     # -- updates -----------------------------------------------------------
     def _flush(self, now: float, final: bool = False) -> None:
@@ -373,7 +380,11 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         if get_ipython() is None:
             return  # no frontend at all (benchmarks, scripts with mode="widget")
         self.routing = route_to_subshell(self)
-        self._handle = display(self, display_id=True)
+        # the widget's own mime bundle, published as is: IPython's formatters
+        # would only find the same bundle again, at a cost paid once per fit
+        bundle = self._repr_mimebundle_()  # anywidget: (data, metadata); ipywidgets: data
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        self._handle = display(data, metadata=metadata or None, raw=True, display_id=True)
 
     def summary(self) -> str:
         curves = self.curves()
@@ -399,9 +410,43 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             title += f" ({self.status} at epoch {self.epoch})"
         return loss_curves_png(self.curves(), log_y=self.log_y, title=title, dpi=dpi)
 
+    def _finalize_at_cell_end(self) -> None:
+        """Calls :meth:`finalize` when the running notebook cell finishes
+        (IPython's ``post_run_cell``), or now outside a cell.
+
+        The static image (a matplotlib PNG, ~20 ms) is then not part of the
+        training: ``fit`` returns when its last epoch ends, and a plot that
+        several fits of one cell feed stays one live view and ends as one
+        image. The kernel sends the image before the cell's reply, so
+        nbclient, nbval and nbgrader still save it with the cell."""
+        from IPython import get_ipython
+
+        ip = get_ipython() if self._handle is not None else None
+        if ip is None or threading.current_thread() is not threading.main_thread():
+            self.finalize()  # no live view, or training ran in a thread of its own
+            return
+        if self._finalize_hook is not None:
+            return  # already due at the end of this cell
+
+        def at_cell_end(*args: Any, **kwargs: Any) -> None:
+            ip.events.unregister("post_run_cell", at_cell_end)
+            if self._finalize_hook is at_cell_end:
+                self.finalize()
+
+        self._finalize_hook = at_cell_end
+        ip.events.register("post_run_cell", at_cell_end)
+
+    def _clear_stop(self) -> None:
+        self._stop_flag = False
+        if self.stop_requested:
+            self.stop_requested = False
+
     def finalize(self) -> None:
         """Ends the live view: replaces it by a static PNG of the final curves
-        (in widget mode) and clears the stop request for the next training."""
+        (in widget mode) and clears the stop request for the next training.
+        Called by itself when the cell that trained finishes (unless
+        ``finalize_on_fit_end=False``); calling it earlier is fine."""
+        self._finalize_hook = None
         if self.mode == "widget" and self._handle is not None:
             bundle = {"text/plain": self.summary()}
             if self.static_image and any(c[1] for c in self.curves()):
@@ -411,8 +456,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                     bundle["text/plain"] += f"\n(static image failed: {type(exc).__name__}: {exc})"
             self._handle.update(bundle, raw=True)
             self._handle = None
-        self._stop_flag = False
-        self.stop_requested = False
+        self._clear_stop()
 
     # -- messages from the browser -----------------------------------------
     def _on_frontend_msg(self, widget, content, buffers) -> None:

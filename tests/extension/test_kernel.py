@@ -53,6 +53,14 @@ def executed(tmp_path_factory):
         # 8: a sweep: one live plot for all models, one static image at the end
         "%%nntrain --data X,y --grid 'lr=0.01,0.001' --epochs 5 -q\n"
         "from nnwidgets import MLPRegressor\nMLPRegressor(hidden_layer_sizes=[8], random_state=0)",
+        # 9: a plot passed as a callback to two fits in one cell: one live view
+        # while the cell runs, one static image of both runs when it ends
+        "from nnwidgets import LiveLossPlot, MLPRegressor\n"
+        "plot = LiveLossPlot(title='two fits')\n"
+        "for lr in (0.01, 0.001):\n"
+        "    MLPRegressor(hidden_layer_sizes=[8], learning_rate_init=lr, max_iter=5, random_state=0,\n"
+        "                 callbacks=[plot]).fit(X, y)\n"
+        "    print('live after fit:', plot._handle is not None, plot.status)",
     ]
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
     client = NotebookClient(nb, timeout=240, kernel_name="python3", allow_errors=True,
@@ -234,3 +242,16 @@ def test_kernel_interrupt_ends_training_gracefully(kernel):
     assert reply["content"]["status"] == "ok"  # no KeyboardInterrupt traceback: the model is kept
     out = _stdout(kc, "print(interrupted_res.stop_reason, interrupted_res.epochs > 0)")
     assert out.split() == ["interrupted", "True"]
+
+
+def test_a_plot_fed_by_two_fits_ends_as_one_image_when_the_cell_ends(executed):
+    outs = _outputs(executed.cells[9])
+    assert "error" not in [o["output_type"] for o in outs], outs
+    text = "".join(o.get("text", "") for o in outs if o["output_type"] == "stream")
+    # fit() returns with the live view still showing; the image comes at the end of the cell
+    assert text.count("live after fit: True done") == 2, text
+    images = [o for o in outs if "image/png" in o.get("data", {})]
+    assert len(images) == 1 and outs[0] is images[0]  # in place of the live view, before the prints
+    summary = images[0]["data"]["text/plain"]
+    assert "Loss curves (done)" in summary and summary.count("5 epochs") == 2, summary
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outs)

@@ -94,9 +94,23 @@ def test_updates_are_rate_limited_and_batched(data):
     sent = recording(plot)
     train_module(nn.Linear(4, 1), X, y, epochs=50, loss="mse", callbacks=[plot])
     msgs = [m for m in sent if m["type"] == "points"]
-    assert len(msgs) == 2  # the first epoch at once, then everything else in one batch at the end
+    # no update is due before 60 s: the 50 points go in one batch with the final status
+    assert len(msgs) == 1 and len(unpack(msgs[0]["data"][0][1])) == 50
     assert len(points(sent)) == 50 and plot.n_points == 50
-    assert plot.updates_sent == 2
+    assert plot.updates_sent == 1 and plot.status == "done"
+
+
+def test_the_first_update_comes_one_interval_into_training():
+    import time
+
+    plot = LiveLossPlot(mode="widget", update_interval=0.05, max_overhead=None)
+    sent = recording(plot)
+    plot.on_fit_begin(n_models=1, max_epochs=100, device="cpu")
+    plot.on_epoch_end(run=0, record={"epoch": 1, "loss": 1.0})
+    assert points(sent) == []  # a fast first epoch waits for the next update
+    time.sleep(0.06)
+    plot.on_epoch_end(run=0, record={"epoch": 2, "loss": 0.5})
+    assert points(sent) == [(1, 1.0, None), (2, 0.5, None)] and plot.epoch == 2
 
 
 def test_sweep_runs_overlay_with_labels():
