@@ -3,6 +3,7 @@
     python benchmarks/bench_lossplot.py                  # fake comm, 1 thread, 9 interleaved pairs
     python benchmarks/bench_lossplot.py --kernel         # the same measurement inside a real ipykernel
     python benchmarks/bench_lossplot.py --pairs 5 --threads 2
+    python benchmarks/bench_lossplot.py --decompose [--kernel]   # where the cost comes from
 
 Workload: the diabetes lecture's network, ``MLPRegressor(hidden_layer_sizes=[100],
 random_state=1, max_iter=1000)`` (nnwidgets' drop-in, adam, minibatches of
@@ -235,6 +236,105 @@ def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: boo
     }
 
 
+def decompose(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: bool = True) -> dict:
+    """Where live plotting's cost comes from: arms that add one ingredient at a
+    time, interleaved as in :func:`measure`, paired ratios against the fit
+    without callbacks (medians and quartiles)."""
+    os.environ["NNWIDGETS_NUM_THREADS"] = str(threads)
+    import warnings
+
+    import torch
+    from sklearn.model_selection import train_test_split
+
+    from nnwidgets.datasets import load_diabetes
+    from nnwidgets.trainer.estimators import MLPRegressor
+    from nnwidgets.trainer.events import Callback
+
+    torch.set_num_threads(threads)
+    if fake_comm:
+        _install_fake_comm()
+    from nnwidgets.widgets.lossplot import LiveLossPlot
+
+    bunch = load_diabetes()
+    X_train, _, y_train, _ = train_test_split(bunch.data, bunch.target, shuffle=True, test_size=0.4,
+                                              random_state=3)
+
+    def fit(callbacks, max_iter=epochs):
+        net = MLPRegressor(hidden_layer_sizes=[100], random_state=1, max_iter=max_iter, tol=0.0,
+                           n_iter_no_change=max_iter, callbacks=callbacks)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            net.fit(X_train, y_train)
+            return time.perf_counter() - t0
+
+    class Hook(Callback):
+        """An epoch hook that does nothing (unlike a bare Callback, it is called)."""
+
+        def on_epoch_end(self, **kwargs):
+            return None
+
+    def hook_and_two_messages():
+        carrier = LiveLossPlot(mode="none")  # only its comm is used
+        hook = Hook()
+        hook.on_fit_begin = lambda **kw: carrier.send({"type": "begin"})
+        hook.on_fit_end = lambda **kw: carrier.send({"type": "end"})
+        return [hook], carrier
+
+    def plot_without_messages():
+        plot = LiveLossPlot(mode="none")
+        plot.send_state = lambda *a, **kw: None
+        return [plot], plot
+
+    def plot_widget_not_displayed():
+        plot = LiveLossPlot(mode="widget")
+        plot._show = lambda: None
+        return [plot], plot
+
+    def plot(mode):
+        def make():
+            p = LiveLossPlot(mode=mode)
+            return [p], p
+        return make
+
+    arms = {
+        "a no-op epoch hook": lambda: ([Hook()], None),
+        "  + 2 comm messages (fit begin, fit end)": hook_and_two_messages,
+        "LiveLossPlot's hooks, no messages": plot_without_messages,
+        "LiveLossPlot(mode='none') (state at begin and end)": plot("none"),
+        "LiveLossPlot widget, not displayed (+ updates)": plot_widget_not_displayed,
+        "LiveLossPlot() as shipped (+ display)": plot("widget"),
+    }
+    names = ["without"] + list(arms)
+    for make in arms.values():  # warm-up
+        cbs, widget = make()
+        fit(cbs)
+        if widget is not None:
+            widget.close()
+    fit(None)
+    walls = {n: [] for n in names}
+    for i in range(pairs):
+        for name in (names if i % 2 == 0 else names[::-1]):
+            cbs, widget = arms[name]() if name != "without" else (None, None)
+            fit(None, max_iter=20)
+            gc.collect()
+            walls[name].append(fit(cbs))
+            if widget is not None:
+                if hasattr(widget, "finalize"):
+                    widget.finalize()
+                widget.close()
+    base = walls["without"]
+    out = {"threads": torch.get_num_threads(), "pairs": pairs, "epochs": epochs,
+           "comm": "fake (JSON-encoded)" if fake_comm else "ipykernel", "without_s": statistics.median(base),
+           "load_avg": os.getloadavg()[0], "arms": {}}
+    for name in arms:
+        ratios = [w / b for w, b in zip(walls[name], base)]
+        q1, med, q3 = statistics.quantiles(ratios, n=4)
+        out["arms"][name] = {"median_s": statistics.median(walls[name]), "paired": statistics.median(ratios),
+                             "q1": q1, "q3": q3}
+    return out
+
+
 def _in_kernel(args) -> dict:
     from jupyter_client.manager import start_new_kernel
 
@@ -242,7 +342,8 @@ def _in_kernel(args) -> dict:
     km, kc = start_new_kernel(kernel_name="python3", env=env, startup_timeout=120)
     try:
         code = (f"import json, runpy\nns = runpy.run_path({str(HERE)!r}, run_name='bench')\n"
-                f"print('RESULT' + json.dumps(ns['measure'](pairs={args.pairs}, epochs={args.epochs}, "
+                f"print('RESULT' + json.dumps(ns[{'decompose' if args.decompose else 'measure'!r}]"
+                f"(pairs={args.pairs}, epochs={args.epochs}, "
                 f"threads={args.threads}, fake_comm=False)))")
         msg_id = kc.execute(code)
         out = ""
@@ -269,8 +370,20 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--kernel", action="store_true", help="measure inside a real ipykernel")
+    parser.add_argument("--decompose", action="store_true",
+                        help="where the cost comes from: arms that add one ingredient at a time")
     args = parser.parse_args(argv)
     os.environ.setdefault("MPLBACKEND", "Agg")
+    if args.decompose:
+        r = _in_kernel(args) if args.kernel else decompose(args.pairs, args.epochs, args.threads)
+        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+              f"python {platform.python_version()}; torch threads: {r['threads']}; comm: {r['comm']}; "
+              f"load average at the end {r['load_avg']:.1f}")
+        print(f"diabetes [100] MLPRegressor, {r['epochs']} epochs, {r['pairs']} interleaved rounds; "
+              f"without callbacks {r['without_s']:.3f} s; paired ratios, median (quartiles)")
+        for name, a in r["arms"].items():
+            print(f"  {name:52s} {a['paired']:.3f} ({a['q1']:.3f}-{a['q3']:.3f})")
+        return 0
     r = _in_kernel(args) if args.kernel else measure(args.pairs, args.epochs, args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}; torch threads: {r['threads']}; comm: {r['comm']}; "
