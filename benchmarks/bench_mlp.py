@@ -35,7 +35,9 @@ import time
 import warnings
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-MICE_CSV = REPO.parent / "shared" / "datasets" / "Data_Cortex_Nuclear.csv"
+# NNWIDGETS_MICE_CSV: where the CSV is when ../shared is not beside the checkout (the GPU machine)
+MICE_CSV = pathlib.Path(os.environ.get("NNWIDGETS_MICE_CSV")
+                        or REPO.parent / "shared" / "datasets" / "Data_Cortex_Nuclear.csv")
 
 
 def parse_args(argv=None):

@@ -34,6 +34,7 @@ scoring are not counted, so the rate is a lower bound on work done.
     python benchmarks/bench_search.py            # full: 30 alphas (choice), 10 alphas (mice)
     python benchmarks/bench_search.py --quick    # smoke run: 4 and 3 alphas
     python benchmarks/bench_search.py --threads 1 --workload choice --dtype float32
+    python benchmarks/bench_search.py --device cuda   # nnwidgets on the GPU, scikit-learn on the CPU
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-MICE_CSV = REPO.parent / "shared" / "datasets" / "Data_Cortex_Nuclear.csv"
+# NNWIDGETS_MICE_CSV: where the CSV is when ../shared is not beside the checkout (the GPU machine)
+MICE_CSV = pathlib.Path(os.environ.get("NNWIDGETS_MICE_CSV")
+                        or REPO.parent / "shared" / "datasets" / "Data_Cortex_Nuclear.csv")
 
 
 def _set_threads(n: int) -> None:
@@ -61,6 +64,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", default="float32,bfloat16",
                     help="nnwidgets dtype(s), comma-separated: float32 (the default, as shipped), bfloat16 "
                          "(mixed precision), float64")
+    ap.add_argument("--device", default="cpu",
+                    help="nnwidgets' device (cpu, cuda); scikit-learn always runs on the CPU")
     args = ap.parse_args(argv)
     _set_threads(args.threads)  # before numpy/torch start their pools
 
@@ -72,13 +77,22 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")  # ConvergenceWarning noise on both sides
 
-    peak = measure_peak(torch, args.threads)
-    peak_bf16 = measure_peak(torch, args.threads, torch.bfloat16)
-    peaks = {"float32": peak, "bfloat16": peak_bf16, "float64": measure_peak(torch, args.threads, torch.float64)}
-    print(f"machine: {os.cpu_count()} CPUs visible, no GPU; threads: {args.threads} "
-          f"(torch.set_num_threads + OMP/MKL/OpenBLAS); torch {torch.__version__}")
-    print(f"measured matmul peaks (4096x4096 torch.mm, best of 5): float32 {peak:.1f} GFLOP/s, "
-          f"bfloat16 {peak_bf16:.1f} GFLOP/s, float64 {peaks['float64']:.1f} GFLOP/s")
+    if args.device != "cpu" and not (args.device.startswith("cuda") and torch.cuda.is_available()):
+        print(f"--device {args.device}: no such device here (torch.cuda.is_available() is "
+              f"{torch.cuda.is_available()}); use --device cpu")
+        return 2
+    if args.device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = False  # float32 means float32, as on the CPU
+    peak = measure_peak(torch, args.threads, device=args.device)
+    peak_bf16 = measure_peak(torch, args.threads, torch.bfloat16, device=args.device)
+    peaks = {"float32": peak, "bfloat16": peak_bf16,
+             "float64": measure_peak(torch, args.threads, torch.float64, device=args.device)}
+    gpu = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "no GPU used"
+    print(f"machine: {os.cpu_count()} CPUs visible, {gpu}; nnwidgets on {args.device}; threads: {args.threads} "
+          f"(torch.set_num_threads + OMP/MKL/OpenBLAS, both sides); torch {torch.__version__}")
+    size = 8192 if args.device.startswith("cuda") else 4096
+    print(f"measured matmul peaks on {args.device} ({size}x{size} torch.mm, best of 5): float32 {peak:.1f} "
+          f"GFLOP/s, bfloat16 {peak_bf16:.1f} GFLOP/s, float64 {peaks['float64']:.1f} GFLOP/s")
 
     rows = []
     if args.workload in ("choice", "all"):
@@ -101,16 +115,21 @@ def main(argv=None) -> int:
     return 0
 
 
-def measure_peak(torch, threads: int, dtype=None) -> float:
-    a = torch.randn(4096, 4096, dtype=dtype)
-    b = torch.randn(4096, 4096, dtype=dtype)
+def measure_peak(torch, threads: int, dtype=None, device="cpu") -> float:
+    cuda = str(device).startswith("cuda")
+    n = 8192 if cuda else 4096
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    b = torch.randn(n, n, dtype=dtype, device=device)
     a @ b
+    sync()
     best = 0.0
     for _ in range(5):
         t0 = time.perf_counter()
         a @ b
+        sync()
         dt = time.perf_counter() - t0
-        best = max(best, 2 * 4096**3 / dt / 1e9)
+        best = max(best, 2 * n**3 / dt / 1e9)
     return best
 
 
@@ -177,11 +196,12 @@ def run_workload(name, desc, hidden, grid, X_train, y_train, X_test, y_test, arg
     Xs, ys = np.asarray(X_train)[:40], np.asarray(y_train)[:40]
     SkMLPClassifier(hidden_layer_sizes=hidden, max_iter=3).fit(Xs, ys)
     for dt in dtypes:
-        MLPClassifier(hidden_layer_sizes=hidden, max_iter=3, dtype=dt).fit(Xs, ys)
+        MLPClassifier(hidden_layer_sizes=hidden, max_iter=3, dtype=dt, device=args.device).fit(Xs, ys)
 
     def nn_run(dt, label):
         counter = EpochCounter()
-        nn_est = MLPClassifier(hidden_layer_sizes=hidden, random_state=1, max_iter=10000, dtype=dt)
+        nn_est = MLPClassifier(hidden_layer_sizes=hidden, random_state=1, max_iter=10000, dtype=dt,
+                               device=args.device)
         t0, c0 = time.perf_counter(), time.process_time()
         s = GridSearchCV(nn_est, grid, cv=5, scoring="accuracy", callbacks=[counter]).fit(X_train, y_train)
         dt_, dc = time.perf_counter() - t0, time.process_time() - c0
