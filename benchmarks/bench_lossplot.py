@@ -105,7 +105,10 @@ class _Timed:
         self.end_s = time.perf_counter() - t0  # the final flush and status (the PNG comes at the end of the cell)
 
 
-def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: bool = True) -> dict:
+def _workload(epochs: int, threads: int, fake_comm: bool):
+    """The lecture's split and a timed fit of its network: returns
+    ``fit(callbacks, max_iter=epochs) -> (wall seconds, estimator)`` and the
+    fake comm class (installed first when ``fake_comm``; else None)."""
     os.environ["NNWIDGETS_NUM_THREADS"] = str(threads)
     import warnings
 
@@ -117,10 +120,8 @@ def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: boo
 
     torch.set_num_threads(threads)
     fake = _install_fake_comm() if fake_comm else None
-    from nnwidgets.widgets.lossplot import LiveLossPlot
-
     bunch = load_diabetes()
-    X_train, X_test, y_train, y_test = train_test_split(
+    X_train, _, y_train, _ = train_test_split(
         bunch.data, bunch.target, shuffle=True, test_size=0.4, random_state=3)
 
     def fit(callbacks, max_iter=epochs):
@@ -131,6 +132,15 @@ def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: boo
             t0 = time.perf_counter()
             net.fit(X_train, y_train)
             return time.perf_counter() - t0, net
+
+    return fit, fake
+
+
+def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: bool = True) -> dict:
+    import torch
+
+    fit, fake = _workload(epochs, threads, fake_comm)
+    from nnwidgets.widgets.lossplot import LiveLossPlot
 
     from nnwidgets.trainer.events import Callback
 
@@ -240,33 +250,15 @@ def decompose(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: b
     """Where live plotting's cost comes from: arms that add one ingredient at a
     time, interleaved as in :func:`measure`, paired ratios against the fit
     without callbacks (medians and quartiles)."""
-    os.environ["NNWIDGETS_NUM_THREADS"] = str(threads)
-    import warnings
-
     import torch
-    from sklearn.model_selection import train_test_split
 
-    from nnwidgets.datasets import load_diabetes
-    from nnwidgets.trainer.estimators import MLPRegressor
     from nnwidgets.trainer.events import Callback
 
-    torch.set_num_threads(threads)
-    if fake_comm:
-        _install_fake_comm()
+    timed_fit, _ = _workload(epochs, threads, fake_comm)
     from nnwidgets.widgets.lossplot import LiveLossPlot
 
-    bunch = load_diabetes()
-    X_train, _, y_train, _ = train_test_split(bunch.data, bunch.target, shuffle=True, test_size=0.4,
-                                              random_state=3)
-
     def fit(callbacks, max_iter=epochs):
-        net = MLPRegressor(hidden_layer_sizes=[100], random_state=1, max_iter=max_iter, tol=0.0,
-                           n_iter_no_change=max_iter, callbacks=callbacks)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t0 = time.perf_counter()
-            net.fit(X_train, y_train)
-            return time.perf_counter() - t0
+        return timed_fit(callbacks, max_iter)[0]
 
     class Hook(Callback):
         """An epoch hook that does nothing (unlike a bare Callback, it is called)."""
