@@ -330,3 +330,87 @@ def test_without_a_kernel_nothing_is_rerouted():
     assert nnwidgets_subshell() is None
     assert route_to_subshell(plot) == "none"
     assert plot.routing == "none"  # set to "subshell" when shown in an ipykernel 7 kernel
+
+
+class _Handle:
+    """Stands for IPython's DisplayHandle: records the bundles it is updated with."""
+
+    def __init__(self):
+        self.updates = []
+
+    def update(self, bundle, raw=False):
+        self.updates.append(bundle)
+
+
+@pytest.fixture
+def cell_events(monkeypatch):
+    """An IPython whose cells end when the test says so (post_run_cell)."""
+    import IPython
+    from IPython.core.events import EventManager, available_events
+
+    class Shell:
+        pass
+
+    shell = Shell()
+    shell.events = EventManager(shell, available_events)
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    return shell.events
+
+
+def _shown_plot(**kw):
+    plot = LiveLossPlot(mode="widget", **kw)
+    plot._show = lambda: setattr(plot, "_handle", _Handle())  # as if displayed in a notebook
+    return plot
+
+
+def _one_fit(plot, epochs=3):
+    plot.on_fit_begin(n_models=1, max_epochs=epochs, device="cpu")
+    for e in range(1, epochs + 1):
+        plot.on_epoch_end(run=0, record={"epoch": e, "loss": 1.0 / e})
+    plot.on_fit_end(stop_reason="max_iter")
+
+
+def test_the_static_image_comes_when_the_cell_ends(cell_events):
+    plot = _shown_plot()
+    _one_fit(plot)
+    handle = plot._handle
+    assert handle is not None and handle.updates == []  # fit is over, the view is still live
+    _one_fit(plot)  # a second fit of the same cell: same live view, a second run
+    assert plot._handle is handle and plot.run_labels == ["run 1", "run 2"]
+    cell_events.trigger("post_run_cell", None)
+    assert len(handle.updates) == 1 and "image/png" in handle.updates[0]
+    assert "run 1: 3 epochs" in handle.updates[0]["text/plain"] and "run 2: 3 epochs" in handle.updates[0]["text/plain"]
+    assert plot._handle is None
+    cell_events.trigger("post_run_cell", None)  # the next cell: nothing more happens
+    assert len(handle.updates) == 1 and cell_events.callbacks["post_run_cell"] == []
+
+
+def test_finalize_before_the_cell_ends_is_not_repeated(cell_events):
+    plot = _shown_plot(static_image=False)
+    _one_fit(plot)
+    handle = plot._handle
+    plot.finalize()
+    assert len(handle.updates) == 1 and "image/png" not in handle.updates[0]
+    cell_events.trigger("post_run_cell", None)
+    assert len(handle.updates) == 1 and cell_events.callbacks["post_run_cell"] == []
+
+
+def test_training_in_a_thread_finalizes_at_once(cell_events):
+    import threading
+
+    plot = _shown_plot(static_image=False)
+    worker = threading.Thread(target=_one_fit, args=(plot,))
+    worker.start()
+    worker.join()
+    assert plot._handle is None and cell_events.callbacks["post_run_cell"] == []
+
+
+def test_a_stop_click_does_not_stop_the_next_fit(cell_events):
+    plot = _shown_plot()
+    plot.on_fit_begin(n_models=1, max_epochs=5, device="cpu")
+    plot.stop()
+    assert plot.on_epoch_end(run=0, record={"epoch": 1, "loss": 1.0}) == "stop"
+    plot.on_fit_end(stop_reason="stopped")
+    assert plot.status == "stopped" and plot.stop_requested is False
+    plot.on_fit_begin(n_models=1, max_epochs=5, device="cpu")
+    assert plot.on_epoch_end(run=1, record={"epoch": 1, "loss": 1.0}) is None
