@@ -100,17 +100,23 @@ def test_updates_are_rate_limited_and_batched(data):
     assert plot.updates_sent == 1 and plot.status == "done"
 
 
-def test_the_first_update_comes_one_interval_into_training():
-    import time
+def test_the_first_update_comes_one_interval_into_training(monkeypatch):
+    from nnwidgets.widgets import lossplot
 
-    plot = LiveLossPlot(mode="widget", update_interval=0.05, max_overhead=None)
+    now = [100.0]  # a clock the test moves (a loaded machine cannot make it flaky)
+    monkeypatch.setattr(lossplot.time, "perf_counter", lambda: now[0])
+    plot = LiveLossPlot(mode="widget", update_interval=0.1, max_overhead=None)
     sent = recording(plot)
     plot.on_fit_begin(n_models=1, max_epochs=100, device="cpu")
+    now[0] += 0.01
     plot.on_epoch_end(run=0, record={"epoch": 1, "loss": 1.0})
-    assert points(sent) == []  # a fast first epoch waits for the next update
-    time.sleep(0.06)
+    assert points(sent) == []  # a fast first epoch waits for the first update
+    now[0] += 0.1
     plot.on_epoch_end(run=0, record={"epoch": 2, "loss": 0.5})
     assert points(sent) == [(1, 1.0, None), (2, 0.5, None)] and plot.epoch == 2
+    now[0] += 5.0  # a slow epoch is sent as soon as it ends
+    plot.on_epoch_end(run=0, record={"epoch": 3, "loss": 0.25})
+    assert points(sent)[-1] == (3, 0.25, None)
 
 
 def test_sweep_runs_overlay_with_labels():
