@@ -387,7 +387,10 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self._handle = display(data, metadata=metadata or None, raw=True, display_id=True)
 
     def summary(self) -> str:
-        curves = self.curves()
+        """One line per run: epochs, final loss (and validation loss)."""
+        return self._summary(self.curves())
+
+    def _summary(self, curves: list[tuple]) -> str:
         if not curves:
             return "Loss curves: no epochs recorded"
         lines = []
@@ -403,12 +406,15 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
 
     def static_png(self, dpi: int = 80) -> bytes:
         """PNG bytes of the current curves (honours the log-scale toggle)."""
+        return self._png(self.curves(), dpi)
+
+    def _png(self, curves: list[tuple], dpi: int = 80) -> bytes:
         from nnwidgets.widgets.figures import loss_curves_png
 
         title = self.title
         if self.status in ("stopped", "diverged"):
             title += f" ({self.status} at epoch {self.epoch})"
-        return loss_curves_png(self.curves(), log_y=self.log_y, title=title, dpi=dpi)
+        return loss_curves_png(curves, log_y=self.log_y, title=title, dpi=dpi)
 
     def _finalize_at_cell_end(self) -> None:
         """Calls :meth:`finalize` when the running notebook cell finishes
@@ -448,10 +454,11 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         ``finalize_on_fit_end=False``); calling it earlier is fine."""
         self._finalize_hook = None
         if self.mode == "widget" and self._handle is not None:
-            bundle = {"text/plain": self.summary()}
-            if self.static_image and any(c[1] for c in self.curves()):
+            curves = self.curves()  # read once for the text and the image
+            bundle = {"text/plain": self._summary(curves)}
+            if self.static_image and any(c[1] for c in curves):
                 try:
-                    bundle["image/png"] = base64.b64encode(self.static_png()).decode("ascii")
+                    bundle["image/png"] = base64.b64encode(self._png(curves)).decode("ascii")
                 except Exception as exc:  # never lose the training for a picture
                     bundle["text/plain"] += f"\n(static image failed: {type(exc).__name__}: {exc})"
             self._handle.update(bundle, raw=True)
