@@ -13,8 +13,18 @@
 - A Stop button ends training at the next epoch boundary and keeps the model
   (see :mod:`nnwidgets.widgets.kernel_comm` for how the click reaches a busy
   kernel).
+- Nothing is sent while a training is fast: the view appears with its first
+  update, one ``update_interval`` into training (or after ``show_delay``
+  seconds if the first epoch is slower), and the state at the start of a fit
+  goes out with that update. A training shorter than that sends nothing
+  while it runs; its cell shows the static image. At the end of a fit the
+  final points and status wait for the end of the cell (or ``show_delay``,
+  if the cell goes on). So live plotting sends two messages while a short
+  training runs (one update, the display), which is what keeps its cost to a
+  few percent of a 0.2-second training (``benchmarks/bench_lossplot.py``).
 - When the cell that trained finishes, the live view is replaced in place by a
-  static PNG of the final curves, so saved notebooks, nbconvert, nbgrader and
+  static PNG of the final curves (or the PNG is shown, for a training too
+  short to have been shown live), so saved notebooks, nbconvert, nbgrader and
   nbval show them; other output of the cell is left alone.
 - In a terminal or a plain script, progress is printed as throttled text.
   ``NNWIDGETS_PROGRESS=widget|text|none`` overrides the choice.
@@ -36,7 +46,8 @@ import anywidget
 import traitlets as t
 
 from nnwidgets.trainer.events import STOP, Callback
-from nnwidgets.widgets.kernel_comm import current_kernel, route_to_subshell
+from nnwidgets.widgets.alarm import Alarm
+from nnwidgets.widgets.kernel_comm import current_kernel, display_view, route_to_subshell
 
 _HERE = pathlib.Path(__file__).parent
 MODES = ("auto", "widget", "text", "none")
@@ -101,6 +112,28 @@ def _packed(values: list) -> memoryview:
     return memoryview(a).cast("B")
 
 
+def _cell_number():
+    """The running notebook cell's execution count (None outside IPython)."""
+    from IPython import get_ipython
+
+    ip = get_ipython()
+    return getattr(ip, "execution_count", None) if ip is not None else None
+
+
+def _in_ipython() -> bool:
+    from IPython import get_ipython
+
+    return get_ipython() is not None
+
+
+def _display(bundle: dict) -> None:
+    """Publishes a raw mime bundle in the running cell (nothing outside IPython)."""
+    from IPython.display import display
+
+    if _in_ipython():
+        display(bundle, raw=True)
+
+
 def _fmt_loss(v) -> str:
     if v is None:
         return "-"
@@ -127,6 +160,10 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
     finalize_on_fit_end : finish after each fit (in a notebook: when its cell
         finishes); a sweep that trains several models one after another sets
         False and calls :meth:`finalize`.
+    show_delay : seconds after the start of a fit at which the view is shown
+        if no update has shown it yet (a slow first epoch), and after the end
+        of a fit at which its final state is sent if the cell goes on
+        (default: twice ``update_interval``, at least 0.2 s).
     """
 
     _esm = (_HERE / "lossplot.js").read_text(encoding="utf-8")
@@ -159,6 +196,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         text_interval: float = 2.0,
         static_image: bool = True,
         finalize_on_fit_end: bool = True,
+        show_delay: float | None = None,
         stream=None,
         **kwargs: Any,
     ) -> None:
@@ -175,14 +213,21 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self.text_interval = float(text_interval)
         self.static_image = bool(static_image)
         self.finalize_on_fit_end = bool(finalize_on_fit_end)
+        if show_delay is not None and not show_delay >= 0:
+            raise ValueError(f"show_delay={show_delay!r} must be >= 0 seconds, or None for the default")
+        self.show_delay = max(2 * self.update_interval, 0.2) if show_delay is None else float(show_delay)
         self.stream = stream
         self.routing = "none"  # how Stop clicks reach a busy kernel (see kernel_comm)
         self.updates_sent = 0
         self._runs: list[dict] = []  # per run: epoch, loss, val lists and the sent index
         self._pending: list[tuple] = []  # (run index, record) not yet filed into _runs
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # the data, the held state and the view: the training and the alarm thread
         self._stop_flag = False  # set by stop() (any thread), read at every epoch end
-        self._handle = None
+        self._handle = None  # the live view's display handle, once shown
+        self._held = None  # an entered hold_sync(): trait changes wait for the next update (see _hold)
+        self._alarm = Alarm(self._on_alarm)
+        self._fit_cell = None  # the notebook cell (execution count) of the latest fit
+        self._finalized_points = 0  # points already in a final image or summary
         self._finalize_hook = None  # the post_run_cell callback that will finalize, when one is due
         self._offset = 0
         self._fit_t0 = time.perf_counter()
@@ -211,15 +256,27 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         batch = pending[:n]
         del pending[:n]
         runs, offset = self._runs, self._offset
-        for run, record in batch:
-            r = runs[offset + run]
+        if all(run == 0 for run, _ in batch):  # one model: column by column (a sweep interleaves its runs)
+            r = runs[offset]
+            records = [record for _, record in batch]
             epochs = r["epoch"]
-            epochs.append(record.get("epoch", len(epochs) + 1))
-            r["loss"].append(record.get("loss"))  # raw: made finite-or-None when read or sent
-            val = record.get("val_loss")
-            r["val"].append(val)
-            if val is not None:
+            start = len(epochs) + 1
+            epochs.extend([rec.get("epoch", start + i) for i, rec in enumerate(records)])
+            r["loss"].extend([rec.get("loss") for rec in records])  # raw: made finite-or-None when read or sent
+            vals = [rec.get("val_loss") for rec in records]
+            r["val"].extend(vals)
+            if not r["has_val"] and any(v is not None for v in vals):
                 r["has_val"] = True
+        else:
+            for run, record in batch:
+                r = runs[offset + run]
+                epochs = r["epoch"]
+                epochs.append(record.get("epoch", len(epochs) + 1))
+                r["loss"].append(record.get("loss"))
+                val = record.get("val_loss")
+                r["val"].append(val)
+                if val is not None:
+                    r["has_val"] = True
         self._last_record = batch[-1][1]
 
     def curves(self) -> list[tuple]:
@@ -263,15 +320,20 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self._last_flush = self._fit_t0 if self.mode == "widget" else -math.inf
         self._fit_epochs = int(max_epochs or 0)
         self._last_record = None
-        with self.hold_sync():
-            self.run_labels = existing
-            self.max_epochs = max(self.max_epochs, self._fit_epochs)
-            self.device = str(device or "")
-            self.status = "training"
-            self.epoch = 0
-            self.eta_s = 0.0
-        if self.mode == "widget" and self._handle is None:
-            self._show()
+        widget = self.mode == "widget"
+        with self._lock:
+            if widget:
+                self._fit_cell = _cell_number()
+                self._hold()  # this state goes out with the first update: no message as training starts
+            with self.hold_sync():
+                self.run_labels = existing
+                self.max_epochs = max(self.max_epochs, self._fit_epochs)
+                self.device = str(device or "")
+                self.status = "training"
+                self.epoch = 0
+                self.eta_s = 0.0
+        if widget:
+            self._alarm.arm(self.show_delay)  # shows the view if the first epoch is slow
         elif self.mode == "text":
             self._print(
                 f"Training {', '.join(labels)} on {device or '?'}"
@@ -286,14 +348,26 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             self._pending.append((int(run), record))
             now = time.perf_counter()
             if now - self._last_flush >= self._interval:
-                self._flush(now)
+                self._update(now)
         return STOP if self._stop_flag else None
 
     def on_fit_end(self, *, stop_reason=None, **kwargs) -> None:
         self._stop_reason = stop_reason
-        with self.hold_sync():  # the last points and the final status in one message
-            self._flush(time.perf_counter(), final=True)
-            self.status = _END_STATUS.get(stop_reason, "done")
+        widget = self.mode == "widget"
+        # in a notebook cell, the final points and status wait for the end of
+        # the cell, where the static image replaces the view anyway (or for the
+        # alarm, if the cell goes on): fit returns without sending anything
+        wait = widget and self.finalize_on_fit_end and self._cell_end_shell() is not None
+        with self._lock:
+            if widget:
+                self._hold()
+            with self.hold_sync():
+                self._flush(time.perf_counter(), final=True)
+                self.status = _END_STATUS.get(stop_reason, "done")
+            if widget and not wait:
+                self._release()
+        if wait:
+            self._alarm.arm(self.show_delay)
         if self.mode == "text":
             rec = self._last_record or {}
             self._print(
@@ -308,6 +382,47 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             self._finalize_at_cell_end()
 
     # -- updates -----------------------------------------------------------
+    def _hold(self) -> None:
+        """Holds trait changes back until :meth:`_release` (called with
+        ``_lock`` held): they go out in one message with the next update."""
+        if self._held is None:
+            held = self.hold_sync()
+            held.__enter__()
+            self._held = held
+
+    def _release(self) -> None:
+        """Sends the held trait changes, in one message."""
+        held, self._held = self._held, None
+        if held is not None:
+            held.__exit__(None, None, None)
+
+    def _update(self, now: float, force: bool = False) -> None:
+        """A widget update: the new points, the progress and any held state
+        in one message; the first one also shows the view."""
+        with self._lock:
+            if not force and now - self._last_flush < self._interval:
+                return  # the alarm thread has just sent one
+            self._flush(now)
+            if self.mode != "widget":
+                return
+            self._release()
+            if self.max_overhead is not None:
+                cost = time.perf_counter() - now
+                self._update_cost = cost if self._update_cost is None else 0.7 * self._update_cost + 0.3 * cost
+                self._interval = max(self.update_interval, self._update_cost / self.max_overhead)
+            if self._handle is None and self._fit_cell == _cell_number():
+                self._show()
+        self._alarm.disarm()  # nothing is held, and the view is shown (when there is a frontend)
+
+    def _on_alarm(self) -> None:
+        """On the alarm thread: a first epoch slower than ``show_delay``, or a
+        cell that goes on after training: send what is held, show the view."""
+        with self._lock:
+            if self._fit_cell != _cell_number():
+                self._release()  # its cell has ended (a sweep's owner did not finalize): show nothing elsewhere
+            elif self._held is not None or self._handle is None:
+                self._update(time.perf_counter(), force=True)
+
     def _flush(self, now: float, final: bool = False) -> None:
         self._last_flush = now
         with self._lock:
@@ -328,16 +443,11 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                         self.points_update = {"seq": self.updates_sent, "data": data}
                     self.n_points = npoints
                     self._set_progress(rec, now)
-        if self.mode == "widget":
-            if self.max_overhead is not None and not final:  # (the final one may be held with the status)
-                cost = time.perf_counter() - now
-                self._update_cost = cost if self._update_cost is None else 0.7 * self._update_cost + 0.3 * cost
-                self._interval = max(self.update_interval, self._update_cost / self.max_overhead)
-        elif self.mode == "text":
-            if rec is not None and not final and now - self._last_text >= self.text_interval:
-                self._last_text = now
-                self._set_progress(rec, now)
-                self._print(self.progress_line())
+            elif self.mode == "text":
+                if rec is not None and not final and now - self._last_text >= self.text_interval:
+                    self._last_text = now
+                    self._set_progress(rec, now)
+                    self._print(self.progress_line())
 
     def _set_progress(self, rec, now) -> None:
         if rec is None:
@@ -375,7 +485,6 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
     # -- display -----------------------------------------------------------
     def _show(self) -> None:
         from IPython import get_ipython
-        from IPython.display import display
 
         if get_ipython() is None:
             return  # no frontend at all (benchmarks, scripts with mode="widget")
@@ -384,7 +493,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         # would only find the same bundle again, at a cost paid once per fit
         bundle = self._repr_mimebundle_()  # anywidget: (data, metadata); ipywidgets: data
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        self._handle = display(data, metadata=metadata or None, raw=True, display_id=True)
+        self._handle = display_view(data, metadata)
 
     def summary(self) -> str:
         """One line per run: epochs, final loss (and validation loss)."""
@@ -416,6 +525,15 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             title += f" ({self.status} at epoch {self.epoch})"
         return loss_curves_png(curves, log_y=self.log_y, title=title, dpi=dpi)
 
+    def _cell_end_shell(self):
+        """The IPython shell whose ``post_run_cell`` will finalize this plot,
+        or None (no IPython, or training in a thread of its own)."""
+        if self.mode != "widget" or threading.current_thread() is not threading.main_thread():
+            return None
+        from IPython import get_ipython
+
+        return get_ipython()
+
     def _finalize_at_cell_end(self) -> None:
         """Calls :meth:`finalize` when the running notebook cell finishes
         (IPython's ``post_run_cell``), or now outside a cell.
@@ -425,10 +543,8 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         several fits of one cell feed stays one live view and ends as one
         image. The kernel sends the image before the cell's reply, so
         nbclient, nbval and nbgrader still save it with the cell."""
-        from IPython import get_ipython
-
-        ip = get_ipython() if self._handle is not None else None
-        if ip is None or threading.current_thread() is not threading.main_thread():
+        ip = self._cell_end_shell()
+        if ip is None:
             self.finalize()  # no live view, or training ran in a thread of its own
             return
         if self._finalize_hook is not None:
@@ -450,20 +566,36 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
     def finalize(self) -> None:
         """Ends the live view: replaces it by a static PNG of the final curves
         (in widget mode) and clears the stop request for the next training.
+        A training too short to have been shown live gets the PNG on its own.
         Called by itself when the cell that trained finishes (unless
         ``finalize_on_fit_end=False``); calling it earlier is fine."""
         self._finalize_hook = None
-        if self.mode == "widget" and self._handle is not None:
-            curves = self.curves()  # read once for the text and the image
-            bundle = {"text/plain": self._summary(curves)}
-            if self.static_image and any(c[1] for c in curves):
-                try:
-                    bundle["image/png"] = base64.b64encode(self._png(curves)).decode("ascii")
-                except Exception as exc:  # never lose the training for a picture
-                    bundle["text/plain"] += f"\n(static image failed: {type(exc).__name__}: {exc})"
-            self._handle.update(bundle, raw=True)
-            self._handle = None
+        self._alarm.disarm()
+        with self._lock:
+            self._release()  # what is held (the final status): the model stays right for a later display
+            if self.mode == "widget" and (self._handle is not None or _in_ipython()):
+                curves = self.curves()  # read once for the text and the image
+                npoints = sum(len(c[1]) for c in curves)
+                if self._handle is not None or npoints > self._finalized_points:
+                    self._finalized_points = npoints
+                    bundle = {"text/plain": self._summary(curves)}
+                    if self.static_image and npoints:
+                        try:
+                            bundle["image/png"] = base64.b64encode(self._png(curves)).decode("ascii")
+                        except Exception as exc:  # never lose the training for a picture
+                            bundle["text/plain"] += f"\n(static image failed: {type(exc).__name__}: {exc})"
+                    if self._handle is not None:
+                        self._handle.update(bundle, raw=True)
+                        self._handle = None
+                    else:  # never shown live: the image alone, where the view would have been
+                        _display(bundle)
         self._clear_stop()
+
+    def close(self) -> None:
+        alarm = getattr(self, "_alarm", None)  # (ipywidgets may close a half-built widget)
+        if alarm is not None:
+            alarm.disarm()
+        super().close()
 
     # -- messages from the browser -----------------------------------------
     def _on_frontend_msg(self, widget, content, buffers) -> None:

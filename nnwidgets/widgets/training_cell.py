@@ -276,8 +276,7 @@ def run_training_cell(
                 "--model", f"{type(obj).__name__} is neither a torch.nn.Module nor an estimator with fit()"
             )
     finally:
-        if plot._handle is not None:
-            plot.finalize()
+        plot.finalize()  # the image before the result (a live view, or a training too short to have shown one)
     if param_grid is None:
         RUNS.record(result)
     else:

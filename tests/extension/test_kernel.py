@@ -56,11 +56,16 @@ def executed(tmp_path_factory):
         # 9: a plot passed as a callback to two fits in one cell: one live view
         # while the cell runs, one static image of both runs when it ends
         "from nnwidgets import LiveLossPlot, MLPRegressor\n"
-        "plot = LiveLossPlot(title='two fits')\n"
+        "plot = LiveLossPlot(title='two fits', update_interval=0)\n"
         "for lr in (0.01, 0.001):\n"
         "    MLPRegressor(hidden_layer_sizes=[8], learning_rate_init=lr, max_iter=5, random_state=0,\n"
         "                 callbacks=[plot]).fit(X, y)\n"
         "    print('live after fit:', plot._handle is not None, plot.status)",
+        # 10: a training too short to be shown live (no update due before it ends): it
+        # sends nothing while it runs, and the cell ends with its image alone
+        "quick = LiveLossPlot(title='quick')\n"
+        "MLPRegressor(hidden_layer_sizes=[8], max_iter=5, random_state=0, callbacks=[quick]).fit(X, y)\n"
+        "print('shown live:', quick._handle is not None, quick.status)",
     ]
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
     client = NotebookClient(nb, timeout=240, kernel_name="python3", allow_errors=True,
@@ -255,3 +260,12 @@ def test_a_plot_fed_by_two_fits_ends_as_one_image_when_the_cell_ends(executed):
     summary = images[0]["data"]["text/plain"]
     assert "Loss curves (done)" in summary and summary.count("5 epochs") == 2, summary
     assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outs)
+
+
+def test_a_training_too_short_to_show_live_ends_as_its_image(executed):
+    outs = _outputs(executed.cells[10])
+    assert "error" not in [o["output_type"] for o in outs], outs
+    outs = [o for o in outs if o.get("name") != "stderr"]  # (a ConvergenceWarning: 5 epochs)
+    assert [o["output_type"] for o in outs] == ["stream", "display_data"], outs
+    assert outs[0]["text"] == "shown live: False done\n"  # fit returned without showing a view
+    assert "image/png" in outs[1]["data"] and "): 5 epochs, final loss" in outs[1]["data"]["text/plain"]

@@ -348,24 +348,53 @@ class _Handle:
         self.updates.append(bundle)
 
 
+class _ManualAlarm:
+    """Stands for nnwidgets.widgets.alarm.Alarm: the test fires it."""
+
+    def __init__(self, fn):
+        self.fn, self.armed, self.delay = fn, False, None
+
+    def arm(self, delay):
+        if not self.armed:
+            self.armed, self.delay = True, delay
+
+    def disarm(self):
+        self.armed = False
+
+    def fire(self):
+        assert self.armed, "the alarm is not armed"
+        self.armed = False
+        self.fn()
+
+
 @pytest.fixture
 def cell_events(monkeypatch):
-    """An IPython whose cells end when the test says so (post_run_cell)."""
+    """An IPython whose cells end when the test says so (post_run_cell); its
+    alarms are fired by the test, and what it would display is recorded in
+    ``cell_events.displayed``."""
     import IPython
     from IPython.core.events import EventManager, available_events
 
+    from nnwidgets.widgets import lossplot
+
     class Shell:
-        pass
+        execution_count = 7
 
     shell = Shell()
     shell.events = EventManager(shell, available_events)
+    shell.events.shell = shell
+    shell.events.displayed = []
     monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    monkeypatch.setattr(lossplot, "Alarm", _ManualAlarm)
+    monkeypatch.setattr(lossplot, "_display", shell.events.displayed.append)
     return shell.events
 
 
 def _shown_plot(**kw):
     plot = LiveLossPlot(mode="widget", **kw)
     plot._show = lambda: setattr(plot, "_handle", _Handle())  # as if displayed in a notebook
+    plot.messages = []  # the comm messages ipywidgets sends (trait updates)
+    plot._send = lambda msg, buffers=None: plot.messages.append(msg)
     return plot
 
 
@@ -376,23 +405,96 @@ def _one_fit(plot, epochs=3):
     plot.on_fit_end(stop_reason="max_iter")
 
 
+def test_a_fast_training_sends_nothing_before_its_first_update(cell_events, monkeypatch):
+    from nnwidgets.widgets import lossplot
+
+    now = [100.0]
+    monkeypatch.setattr(lossplot.time, "perf_counter", lambda: now[0])
+    plot = _shown_plot(update_interval=0.1, max_overhead=None)
+    plot.on_fit_begin(n_models=1, max_epochs=100, device="cpu", run_labels=["net"])
+    now[0] += 0.05
+    plot.on_epoch_end(run=0, record={"epoch": 1, "loss": 1.0})
+    assert plot.messages == [] and plot._handle is None  # nothing yet: not even the view
+    assert plot._alarm.armed and plot._alarm.delay == pytest.approx(0.2)  # in case the next epoch is slow
+    now[0] += 0.06
+    plot.on_epoch_end(run=0, record={"epoch": 2, "loss": 0.5})
+    # one message: the state of the start of training with the first points
+    assert len(plot.messages) == 1
+    state = plot.messages[0]["state"]
+    assert state["status"] == "training" and state["run_labels"] == ["net"] and state["max_epochs"] == 100
+    assert state["epoch"] == 2 and state["points_update"]["seq"] == 1
+    assert plot._handle is not None and not plot._alarm.armed  # then the view
+    now[0] += 0.01
+    plot.on_epoch_end(run=0, record={"epoch": 3, "loss": 0.25})
+    plot.on_fit_end(stop_reason="max_iter")
+    assert len(plot.messages) == 1 and plot._alarm.armed  # the final state waits for the end of the cell
+
+
 def test_the_static_image_comes_when_the_cell_ends(cell_events):
-    plot = _shown_plot()
+    plot = _shown_plot(update_interval=0, max_overhead=None)
     _one_fit(plot)
     handle = plot._handle
     assert handle is not None and handle.updates == []  # fit is over, the view is still live
+    sent = len(plot.messages)
+    assert "done" not in [m["state"].get("status") for m in plot.messages]  # the final status waits for the cell's end
     _one_fit(plot)  # a second fit of the same cell: same live view, a second run
     assert plot._handle is handle and plot.run_labels == ["run 1", "run 2"]
+    assert len(plot.messages) == sent + 3  # its 3 epochs, one update each; nothing at its start or end
     cell_events.trigger("post_run_cell", None)
+    assert plot.messages[-1]["state"]["status"] == "done"  # the model is right for a later display
     assert len(handle.updates) == 1 and "image/png" in handle.updates[0]
     assert "run 1: 3 epochs" in handle.updates[0]["text/plain"] and "run 2: 3 epochs" in handle.updates[0]["text/plain"]
-    assert plot._handle is None
+    assert plot._handle is None and cell_events.displayed == []
     cell_events.trigger("post_run_cell", None)  # the next cell: nothing more happens
     assert len(handle.updates) == 1 and cell_events.callbacks["post_run_cell"] == []
 
 
+def test_a_training_too_short_to_be_shown_live_ends_as_the_image_alone(cell_events):
+    plot = _shown_plot()  # update_interval 0.1 s: 3 quick epochs end before any update is due
+    _one_fit(plot)
+    assert plot.messages == [] and plot._handle is None  # fit sent nothing at all
+    cell_events.trigger("post_run_cell", None)
+    assert len(cell_events.displayed) == 1 and "image/png" in cell_events.displayed[0]
+    assert "run 1: 3 epochs" in cell_events.displayed[0]["text/plain"]
+    assert len(plot.messages) == 1 and plot.messages[0]["state"]["status"] == "done"
+    assert plot._handle is None and not plot._alarm.armed
+    plot.finalize()  # again: nothing new to show
+    assert len(cell_events.displayed) == 1
+
+
+def test_a_slow_first_epoch_is_shown_by_the_alarm(cell_events):
+    plot = _shown_plot()
+    plot.on_fit_begin(n_models=1, max_epochs=5, device="cpu")
+    assert plot._handle is None and plot._alarm.armed
+    plot._alarm.fire()  # show_delay later, the first epoch still running
+    assert plot._handle is not None and plot.messages[-1]["state"]["status"] == "training"
+    assert plot.stop_requested is False and plot.routing == "none"
+
+
+def test_a_cell_that_goes_on_after_training_gets_the_final_state(cell_events):
+    plot = _shown_plot()
+    _one_fit(plot)
+    assert plot.messages == [] and plot._alarm.armed
+    plot._alarm.fire()  # the cell is still running show_delay after the fit
+    assert plot._handle is not None and plot.messages[-1]["state"]["status"] == "done"
+    assert plot.messages[-1]["state"]["n_points"] == 3
+    handle = plot._handle
+    cell_events.trigger("post_run_cell", None)  # the image then replaces the view
+    assert len(handle.updates) == 1 and "image/png" in handle.updates[0] and cell_events.displayed == []
+
+
+def test_the_alarm_does_not_show_a_plot_in_a_later_cell(cell_events):
+    plot = _shown_plot(finalize_on_fit_end=False)  # as a sweep does, finalize is up to its owner
+    _one_fit(plot)
+    assert plot.messages[-1]["state"]["status"] == "done"  # sent at the fit's end: no cell end to wait for
+    sent = len(plot.messages)
+    cell_events.shell.execution_count += 1  # the cell ended and another one runs
+    plot._alarm.fire()
+    assert plot._handle is None and len(plot.messages) == sent
+
+
 def test_finalize_before_the_cell_ends_is_not_repeated(cell_events):
-    plot = _shown_plot(static_image=False)
+    plot = _shown_plot(static_image=False, update_interval=0)
     _one_fit(plot)
     handle = plot._handle
     plot.finalize()
@@ -404,11 +506,12 @@ def test_finalize_before_the_cell_ends_is_not_repeated(cell_events):
 def test_training_in_a_thread_finalizes_at_once(cell_events):
     import threading
 
-    plot = _shown_plot(static_image=False)
+    plot = _shown_plot(static_image=False, update_interval=0)
     worker = threading.Thread(target=_one_fit, args=(plot,))
     worker.start()
     worker.join()
     assert plot._handle is None and cell_events.callbacks["post_run_cell"] == []
+    assert plot.messages[-1]["state"]["status"] == "done"
 
 
 def test_a_stop_click_does_not_stop_the_next_fit(cell_events):
