@@ -10,6 +10,11 @@ random_state=1, max_iter=1000)`` (nnwidgets' drop-in, adam, minibatches of
 200) on the lecture's split (``test_size=0.4, random_state=3``), with
 ``tol=0, n_iter_no_change=1000`` so that every run does exactly 1000 epochs.
 
+What the plot sends while a fit runs: nothing when it starts (its state goes
+with the first update) or ends (the final state goes with the end of the
+cell); one update one ``update_interval`` (0.1 s) into training, with the
+display of the view, and one more per interval after that.
+
 Runs alternate (without, no-op callback, live plot; then the reverse order);
 each timed fit is preceded by the same short untimed fit and a garbage
 collection, and each round's ratios are taken against that round's run
@@ -67,7 +72,8 @@ def _install_fake_comm():
 
 
 class _Timed:
-    """Wraps a plot's hooks and measures the time spent inside them."""
+    """Wraps a plot's hooks and measures the time spent inside them, and
+    counts the messages it sends while the fit runs."""
 
     def __init__(self, plot):
         self.plot = plot
@@ -76,20 +82,32 @@ class _Timed:
         self.flush_times: list[float] = []
         self.flush_cpu: list[float] = []
         self.end_s = 0.0
-        flush = plot._flush
+        self.in_fit = False
+        self.fit_messages = 0  # comm messages and displays sent between fit begin and fit end
+        update, send, show = plot._update, plot._send, plot._show
 
-        def timed_flush(now, final=False):
+        def timed_update(now, force=False):  # an update: new points, progress, held state (and the first display)
             t0, c0 = time.perf_counter(), time.thread_time()
-            flush(now, final)
+            update(now, force)
             self.flush_times.append(time.perf_counter() - t0)
             self.flush_cpu.append(time.thread_time() - c0)
 
-        plot._flush = timed_flush
+        def counted_send(*args, **kwargs):
+            self.fit_messages += self.in_fit
+            return send(*args, **kwargs)
+
+        def counted_show():  # (a display only in IPython)
+            shown = plot._handle is not None
+            show()
+            self.fit_messages += self.in_fit and not shown and plot._handle is not None
+
+        plot._update, plot._send, plot._show = timed_update, counted_send, counted_show
 
     def on_fit_begin(self, **kw):
+        self.in_fit = True
         t0 = time.perf_counter()
         self.plot.on_fit_begin(**kw)
-        self.begin_s = time.perf_counter() - t0  # the widget shown, its state sent
+        self.begin_s = time.perf_counter() - t0  # its state is held for the first update
         self.hook_s += self.begin_s
 
     def on_epoch_end(self, **kw):
@@ -102,7 +120,8 @@ class _Timed:
     def on_fit_end(self, **kw):
         t0 = time.perf_counter()
         self.plot.on_fit_end(**kw)
-        self.end_s = time.perf_counter() - t0  # the final flush and status (the PNG comes at the end of the cell)
+        self.end_s = time.perf_counter() - t0  # the final points and status (held for the end of the cell)
+        self.in_fit = False
 
 
 def _workload(epochs: int, threads: int, fake_comm: bool):
@@ -189,6 +208,7 @@ def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: boo
                 plot.close()
     # 2. where the plot's time goes: the same runs with its hooks timed
     hook_fracs, per_epoch_us, flushes, end_s, cpu_fracs, flush_cpu, begin_s = [], [], [], [], [], [], []
+    fit_messages = []
     for _ in range(pairs):
         wall, timed, plot, _ = run("timed")
         train_s = wall - timed.end_s
@@ -199,6 +219,7 @@ def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: boo
         cpu_fracs.append(timed.hook_cpu_s / train_s)
         end_s.append(timed.end_s)
         begin_s.append(timed.begin_s)
+        fit_messages.append(timed.fit_messages)
         plot.close()
     without, with_plot, null = walls["without"], walls["with"], walls["null"]
     paired = [w / b for w, b in zip(with_plot, without)]
@@ -235,6 +256,7 @@ def measure(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: boo
         "update_cpu_ms_max": 1e3 * max(flush_cpu),
         "load_avg": os.getloadavg()[0],
         "updates_per_run": len(flushes) / pairs,
+        "fit_messages_per_run": statistics.mean(fit_messages),
         "update_ms_median": 1e3 * statistics.median(flushes),
         "update_ms_p95": 1e3 * sorted(flushes)[int(0.95 * (len(flushes) - 1))],
         "update_ms_max": 1e3 * max(flushes),
@@ -269,13 +291,19 @@ def decompose(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: b
     def hook_and_two_messages():
         carrier = LiveLossPlot(mode="none")  # only its comm is used
         hook = Hook()
-        hook.on_fit_begin = lambda **kw: carrier.send({"type": "begin"})
-        hook.on_fit_end = lambda **kw: carrier.send({"type": "end"})
+
+        def on_epoch_end(record=None, **kw):  # as many messages as the plot sends in this fit
+            if record and record.get("epoch") == epochs // 2:
+                carrier.send({"type": "one"})
+                carrier.send({"type": "two"})
+
+        hook.on_epoch_end = on_epoch_end
         return [hook], carrier
 
-    def plot_without_messages():
-        plot = LiveLossPlot(mode="none")
-        plot.send_state = lambda *a, **kw: None
+    def plot_sending_nothing():
+        plot = LiveLossPlot(mode="widget")
+        plot._send = lambda *a, **kw: None
+        plot._show = lambda: None
         return [plot], plot
 
     def plot_widget_not_displayed():
@@ -291,11 +319,10 @@ def decompose(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: b
 
     arms = {
         "a no-op epoch hook": lambda: ([Hook()], None),
-        "  + 2 comm messages (fit begin, fit end)": hook_and_two_messages,
-        "LiveLossPlot's hooks, no messages": plot_without_messages,
-        "LiveLossPlot(mode='none') (state at begin and end)": plot("none"),
-        "LiveLossPlot widget, not displayed (+ updates)": plot_widget_not_displayed,
-        "LiveLossPlot() as shipped (+ display)": plot("widget"),
+        "  + 2 comm messages half-way": hook_and_two_messages,
+        "LiveLossPlot's hooks, nothing sent": plot_sending_nothing,
+        "LiveLossPlot, not displayed (+ its update message)": plot_widget_not_displayed,
+        "LiveLossPlot() as shipped (+ the display)": plot("widget"),
     }
     names = ["without"] + list(arms)
     for make in arms.values():  # warm-up
@@ -392,11 +419,12 @@ def main(argv=None) -> None:
     print(f"  plot hooks during training: {100 * r['hook_fraction_median']:.2f}% of training time "
           f"(max {100 * r['hook_fraction_max']:.2f}%), {r['hook_us_per_epoch']:.1f} us per epoch")
     print(f"    (CPU time of the kernel thread in the hooks: {100 * r['hook_cpu_fraction_median']:.2f}%)")
+    print(f"  messages sent while the fit runs (comm messages and displays): {r['fit_messages_per_run']:.1f} per fit")
     print(f"  updates sent per run {r['updates_per_run']:.1f}; kernel time per update: median "
           f"{r['update_ms_median']:.3f} ms, p95 {r['update_ms_p95']:.3f} ms, max {r['update_ms_max']:.3f} ms wall; "
           f"CPU median {r['update_cpu_ms_median']:.3f} ms, max {r['update_cpu_ms_max']:.3f} ms")
-    print(f"  start of training (widget shown, state sent): {r['fit_begin_ms_median']:.1f} ms")
-    print(f"  end of training (final update and status): {r['fit_end_ms_median']:.1f} ms; "
+    print(f"  start of training (state held for the first update): {r['fit_begin_ms_median']:.1f} ms")
+    print(f"  end of training (final points and status, held for the end of the cell): {r['fit_end_ms_median']:.1f} ms; "
           f"static PNG alone {r['static_png_ms']:.1f} ms")
     if r.get("fake_messages"):
         print(f"  fake comm: {r['fake_messages']} messages, {r['fake_bytes'] / 1e3:.0f} kB in all")

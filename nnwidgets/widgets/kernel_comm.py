@@ -1,6 +1,4 @@
-"""Talking to the kernel while the cell that trains is still running:
-receiving a widget's messages (the Stop button), and showing a view without
-making training wait for the kernel's output streams.
+"""Receiving a widget's messages while the cell that trains is still running.
 
 While a cell executes, ipykernel's main shell handles no other shell message,
 so a Stop button's ``comm_msg`` would wait until training is over. Kernel
@@ -23,7 +21,6 @@ stops training gracefully and keeps the model.
 
 from __future__ import annotations
 
-import sys
 import threading
 
 _LOCK = threading.Lock()
@@ -102,46 +99,3 @@ def route_to_subshell(widget) -> str:
 
     comm._reply_subshell_for = _route  # instance attribute: this comm only
     return "subshell"
-
-
-def _streams_idle(pub) -> bool:
-    """True when ``pub`` is ipykernel's display publisher without hooks and
-    neither stdout nor stderr holds output waiting to be sent."""
-    try:
-        from ipykernel.zmqshell import ZMQDisplayPublisher
-    except ImportError:  # pragma: no cover - no ipykernel: no kernel either
-        return False
-    if not isinstance(pub, ZMQDisplayPublisher) or pub._hooks:
-        return False
-    for stream in (sys.stdout, sys.stderr):
-        # ipykernel's OutStream: output waits in a buffer while a flush is pending;
-        # anything else (a redirected stream, capture_output) takes the usual path
-        if getattr(stream, "_flush_pending", True) or getattr(stream, "_subprocess_flush_pending", True):
-            return False
-    return True
-
-
-def display_view(data: dict, metadata: dict | None = None):
-    """``display(data, metadata=metadata, raw=True, display_id=True)``, for a
-    view shown from inside a training loop; returns its DisplayHandle.
-
-    ipykernel's display first flushes stdout and stderr, and each flush waits
-    for a round trip through the IOPub thread even when nothing is buffered.
-    On a 2-core machine the two round trips cost the training loop about as
-    much wall time as the message itself (``benchmarks/bench_lossplot.py``).
-    When nothing is buffered, so that nothing printed earlier can come after
-    the view, the same display_data message is sent without them; otherwise
-    (output pending, a capturing or hooked publisher, no kernel) this is
-    IPython's own ``display``."""
-    from IPython import get_ipython
-    from IPython.display import DisplayHandle, display
-
-    ip = get_ipython()
-    pub = getattr(ip, "display_pub", None)
-    if not _streams_idle(pub):
-        return display(data, metadata=metadata or None, raw=True, display_id=True)
-    handle = DisplayHandle()
-    content = {"data": data, "metadata": metadata or {}, "transient": {"display_id": handle.display_id}}
-    pub.session.send(pub.pub_socket, pub.session.msg("display_data", content, parent=pub.parent_header),
-                     ident=pub.topic)
-    return handle

@@ -47,7 +47,7 @@ import traitlets as t
 
 from nnwidgets.trainer.events import STOP, Callback
 from nnwidgets.widgets.alarm import Alarm
-from nnwidgets.widgets.kernel_comm import current_kernel, display_view, route_to_subshell
+from nnwidgets.widgets.kernel_comm import current_kernel, route_to_subshell
 
 _HERE = pathlib.Path(__file__).parent
 MODES = ("auto", "widget", "text", "none")
@@ -485,6 +485,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
     # -- display -----------------------------------------------------------
     def _show(self) -> None:
         from IPython import get_ipython
+        from IPython.display import display
 
         if get_ipython() is None:
             return  # no frontend at all (benchmarks, scripts with mode="widget")
@@ -493,7 +494,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         # would only find the same bundle again, at a cost paid once per fit
         bundle = self._repr_mimebundle_()  # anywidget: (data, metadata); ipywidgets: data
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        self._handle = display_view(data, metadata)
+        self._handle = display(data, metadata=metadata or None, raw=True, display_id=True)
 
     def summary(self) -> str:
         """One line per run: epochs, final loss (and validation loss)."""
