@@ -334,6 +334,8 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                 self.eta_s = 0.0
         if widget:
             self._alarm.arm(self.show_delay)  # shows the view if the first epoch is slow
+            if self.finalize_on_fit_end:
+                self._register_cell_end()  # also ends the view of a fit that raises
         elif self.mode == "text":
             self._print(
                 f"Training {', '.join(labels)} on {device or '?'}"
@@ -522,7 +524,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         from nnwidgets.widgets.figures import loss_curves_png
 
         title = self.title
-        if self.status in ("stopped", "diverged"):
+        if self.status in ("stopped", "diverged", "failed"):
             title += f" ({self.status} at epoch {self.epoch})"
         return loss_curves_png(curves, log_y=self.log_y, title=title, dpi=dpi)
 
@@ -544,20 +546,30 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         several fits of one cell feed stays one live view and ends as one
         image. The kernel sends the image before the cell's reply, so
         nbclient, nbval and nbgrader still save it with the cell."""
+        if not self._register_cell_end():
+            self.finalize()  # no live view, or training ran in a thread of its own
+
+    def _register_cell_end(self) -> bool:
+        """Has :meth:`finalize` called when the running cell finishes; False
+        when there is no such cell (no IPython, or not the main thread)."""
         ip = self._cell_end_shell()
         if ip is None:
-            self.finalize()  # no live view, or training ran in a thread of its own
-            return
+            return False
         if self._finalize_hook is not None:
-            return  # already due at the end of this cell
+            return True  # already due at the end of this cell
 
         def at_cell_end(*args: Any, **kwargs: Any) -> None:
             ip.events.unregister("post_run_cell", at_cell_end)
             if self._finalize_hook is at_cell_end:
+                if self.status == "training":  # the cell ended without on_fit_end: the fit raised
+                    with self._lock, self.hold_sync():
+                        self._flush(time.perf_counter(), final=True)
+                        self.status = "failed"
                 self.finalize()
 
         self._finalize_hook = at_cell_end
         ip.events.register("post_run_cell", at_cell_end)
+        return True
 
     def _clear_stop(self) -> None:
         self._stop_flag = False
@@ -567,7 +579,8 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
     def finalize(self) -> None:
         """Ends the live view: replaces it by a static PNG of the final curves
         (in widget mode) and clears the stop request for the next training.
-        A training too short to have been shown live gets the PNG on its own.
+        A training too short to have been shown live gets the PNG on its own;
+        the view of a fit that raised ends the same way, its status "failed".
         Called by itself when the cell that trained finishes (unless
         ``finalize_on_fit_end=False``); calling it earlier is fine."""
         self._finalize_hook = None

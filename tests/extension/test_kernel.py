@@ -66,6 +66,19 @@ def executed(tmp_path_factory):
         "quick = LiveLossPlot(title='quick')\n"
         "MLPRegressor(hidden_layer_sizes=[8], max_iter=5, random_state=0, callbacks=[quick]).fit(X, y)\n"
         "print('shown live:', quick._handle is not None, quick.status)",
+        # 11: a training that raises half-way: its live view still ends as its image
+        "class Boom(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.lin, self.calls = nn.Linear(6, 1), 0\n"
+        "    def forward(self, x):\n"
+        "        self.calls += 1\n"
+        "        if self.calls > 20:\n"
+        "            raise RuntimeError('boom')\n"
+        "        return self.lin(x)\n"
+        "from nnwidgets.trainer.module_training import train_module\n"
+        "broken = LiveLossPlot(title='broken', update_interval=0)\n"
+        "train_module(Boom(), X, y, epochs=100, loss='mse', callbacks=[broken])",
     ]
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
     client = NotebookClient(nb, timeout=240, kernel_name="python3", allow_errors=True,
@@ -269,3 +282,12 @@ def test_a_training_too_short_to_show_live_ends_as_its_image(executed):
     assert [o["output_type"] for o in outs] == ["stream", "display_data"], outs
     assert outs[0]["text"] == "shown live: False done\n"  # fit returned without showing a view
     assert "image/png" in outs[1]["data"] and "): 5 epochs, final loss" in outs[1]["data"]["text/plain"]
+
+
+def test_a_training_that_raises_ends_as_its_image(executed):
+    outs = _outputs(executed.cells[11])
+    errors = [o for o in outs if o["output_type"] == "error"]
+    assert len(errors) == 1 and errors[0]["evalue"] == "boom", outs
+    images = [o for o in outs if "image/png" in o.get("data", {})]
+    assert len(images) == 1 and "Loss curves (failed)" in images[0]["data"]["text/plain"], outs
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outs)

@@ -523,3 +523,20 @@ def test_a_stop_click_does_not_stop_the_next_fit(cell_events):
     assert plot.status == "stopped" and plot.stop_requested is False
     plot.on_fit_begin(n_models=1, max_epochs=5, device="cpu")
     assert plot.on_epoch_end(run=1, record={"epoch": 1, "loss": 1.0}) is None
+
+
+@pytest.mark.parametrize("shown_live", [True, False])
+def test_the_view_of_a_fit_that_raised_ends_as_its_image_when_the_cell_ends(cell_events, shown_live):
+    plot = _shown_plot(update_interval=0 if shown_live else 0.1, max_overhead=None)
+    plot.on_fit_begin(n_models=1, max_epochs=10, device="cpu")
+    for e in (1, 2):
+        plot.on_epoch_end(run=0, record={"epoch": e, "loss": 1.0 / e})
+    handle = plot._handle
+    assert (handle is not None) is shown_live
+    # the training raises here: no on_fit_end; the cell ends with the error
+    cell_events.trigger("post_run_cell", None)
+    bundle = handle.updates[-1] if shown_live else cell_events.displayed[-1]
+    assert "image/png" in bundle and "Loss curves (failed)" in bundle["text/plain"]
+    assert "run 1: 2 epochs" in bundle["text/plain"]
+    assert plot.status == "failed" and plot._handle is None
+    assert plot.messages[-1]["state"]["status"] == "failed"
