@@ -87,14 +87,16 @@ class _Timed:
         update, send, show = plot._update, plot._send, plot._show
 
         self.show_times: list[float] = []
+        self.show_cpu: list[float] = []
 
         def timed_update(now, force=False):  # an update: new points, progress, held state
             t0, c0 = time.perf_counter(), time.thread_time()
             n_shown = len(self.show_times)
             update(now, force)
             shown = sum(self.show_times[n_shown:])  # the first update also displays the view: timed apart
+            shown_cpu = sum(self.show_cpu[n_shown:])
             self.flush_times.append(time.perf_counter() - t0 - shown)
-            self.flush_cpu.append(time.thread_time() - c0 - shown)
+            self.flush_cpu.append(time.thread_time() - c0 - shown_cpu)
 
         def counted_send(*args, **kwargs):
             self.fit_messages += self.in_fit
@@ -102,9 +104,10 @@ class _Timed:
 
         def counted_show():  # (a display only in IPython)
             shown = plot._handle is not None
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             show()
             self.show_times.append(time.perf_counter() - t0)
+            self.show_cpu.append(time.thread_time() - c0)
             self.fit_messages += self.in_fit and not shown and plot._handle is not None
 
         plot._update, plot._send, plot._show = timed_update, counted_send, counted_show

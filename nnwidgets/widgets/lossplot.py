@@ -163,7 +163,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
     show_delay : seconds after the start of a fit at which the view is shown
         if no update has shown it yet (a slow first epoch), and after the end
         of a fit at which its final state is sent if the cell goes on
-        (default: twice ``update_interval``, at least 0.2 s).
+        (default: 1.5 times ``update_interval``, at least 0.15 s).
     """
 
     _esm = (_HERE / "lossplot.js").read_text(encoding="utf-8")
@@ -215,7 +215,9 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self.finalize_on_fit_end = bool(finalize_on_fit_end)
         if show_delay is not None and not show_delay >= 0:
             raise ValueError(f"show_delay={show_delay!r} must be >= 0 seconds, or None for the default")
-        self.show_delay = max(2 * self.update_interval, 0.2) if show_delay is None else float(show_delay)
+        # (not a multiple of update_interval: the alarm thread's wake-up would
+        # fall on the second update when the first one has already shown the view)
+        self.show_delay = max(1.5 * self.update_interval, 0.15) if show_delay is None else float(show_delay)
         self.stream = stream
         self.routing = "none"  # how Stop clicks reach a busy kernel (see kernel_comm)
         self.updates_sent = 0

@@ -415,7 +415,7 @@ def test_a_fast_training_sends_nothing_before_its_first_update(cell_events, monk
     now[0] += 0.05
     plot.on_epoch_end(run=0, record={"epoch": 1, "loss": 1.0})
     assert plot.messages == [] and plot._handle is None  # nothing yet: not even the view
-    assert plot._alarm.armed and plot._alarm.delay == pytest.approx(0.2)  # in case the next epoch is slow
+    assert plot._alarm.armed and plot._alarm.delay == pytest.approx(0.15)  # in case the next epoch is slow
     now[0] += 0.06
     plot.on_epoch_end(run=0, record={"epoch": 2, "loss": 0.5})
     # one message: the state of the start of training with the first points
