@@ -334,7 +334,11 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                 self.status = "training"
                 self.epoch = 0
                 self.eta_s = 0.0
-        if widget:
+        if widget and threading.current_thread() is not threading.main_thread():
+            # training in a thread of its own: the cell that started it has
+            # usually ended before any update, so the view is shown now, there
+            self._update(self._fit_t0, force=True)
+        elif widget:
             self._alarm.arm(self.show_delay)  # shows the view if the first epoch is slow
             if self.finalize_on_fit_end:
                 self._register_cell_end()  # also ends the view of a fit that raises

@@ -514,6 +514,19 @@ def test_training_in_a_thread_finalizes_at_once(cell_events):
     assert plot.messages[-1]["state"]["status"] == "done"
 
 
+def test_training_in_a_thread_shows_its_view_when_it_starts(cell_events):
+    import threading
+
+    plot = _shown_plot()  # the default interval: 3 quick epochs would not reach an update
+    shown_at_start = []
+    plot.on_epoch_end = lambda _f=plot.on_epoch_end, **kw: (shown_at_start.append(plot._handle is not None), _f(**kw))[1]
+    worker = threading.Thread(target=_one_fit, args=(plot,))
+    worker.start()
+    worker.join()
+    assert shown_at_start == [True, True, True]  # shown from the cell that started the thread
+    assert plot.messages[0]["state"]["status"] == "training"
+
+
 def test_a_stop_click_does_not_stop_the_next_fit(cell_events):
     plot = _shown_plot()
     plot.on_fit_begin(n_models=1, max_epochs=5, device="cpu")
