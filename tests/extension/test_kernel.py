@@ -291,3 +291,52 @@ def test_a_training_that_raises_ends_as_its_image(executed):
     images = [o for o in outs if "image/png" in o.get("data", {})]
     assert len(images) == 1 and "Loss curves (failed)" in images[0]["data"]["text/plain"], outs
     assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outs)
+
+
+SLOW_FIRST_EPOCH = """\
+import time
+from nnwidgets import LiveLossPlot
+from nnwidgets.trainer.module_training import train_module
+class SlowStart(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin, self.slept = nn.Linear(6, 1), False
+    def forward(self, x):
+        if torch.is_grad_enabled() and not self.slept:  # (not the shape probe before training)
+            self.slept = True
+            time.sleep(2.0)  # a first epoch far longer than show_delay (0.15 s)
+        return self.lin(x)
+slow_plot = LiveLossPlot(title='slow start')
+train_module(SlowStart(), X, y, epochs=3, loss='mse', callbacks=[slow_plot])
+"""
+
+
+def test_a_slow_first_epoch_is_shown_in_its_cell_before_it_ends(kernel):
+    km, kc = kernel
+    _drain(kc)
+    msg_id = kc.execute(SLOW_FIRST_EPOCH)
+    mine, view_comm = [], None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        msg = kc.get_iopub_msg(timeout=120)
+        if msg["msg_type"] == "comm_open" and msg["content"]["data"].get("state", {}).get("title") == "slow start":
+            view_comm = msg["content"]["comm_id"]
+        if msg["parent_header"].get("msg_id") == msg_id:
+            mine.append(msg)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+    kinds = []
+    for msg in mine:
+        content = msg["content"]
+        if msg["msg_type"] == "display_data" and "application/vnd.jupyter.widget-view+json" in content["data"]:
+            kinds.append("view")
+        elif msg["msg_type"] == "comm_msg" and content["comm_id"] == view_comm:
+            state = content["data"].get("state", {})
+            kinds.append("points" if state.get("n_points") else "state")
+        elif msg["msg_type"] == "display_data" and "image/png" in content["data"]:
+            kinds.append("image")
+    # shown by the alarm thread during the 2-second first epoch, in this cell
+    # (the display's parent is this execute request), before any point exists
+    assert "view" in kinds and "points" in kinds, kinds
+    assert kinds.index("view") < kinds.index("points"), kinds
+    assert kinds[kinds.index("view") - 1] == "state", kinds  # "training", sent with the view
