@@ -4,8 +4,8 @@ The live loss plot uses it to show itself during a slow first epoch and to
 send its final state when the cell goes on after training, without sending
 anything while training is fast (:mod:`nnwidgets.widgets.lossplot`).
 
-All alarms of the process share one daemon thread, started on first use (and
-again after a fork), so arming one costs a few microseconds, not a thread
+All alarms of the process share one daemon thread, started on first use (a
+forked child starts afresh), so arming one costs a few microseconds, not a thread
 start (~0.1 ms): ``threading.Timer`` would start a thread per call.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import threading
 import time
 import warnings
@@ -51,6 +52,8 @@ class _Scheduler:
 
 
 _SCHEDULER = _Scheduler()
+if hasattr(os, "register_at_fork"):  # a forked child has no alarm thread, and its lock may be held
+    os.register_at_fork(after_in_child=_SCHEDULER.__init__)
 
 
 class Alarm:

@@ -53,3 +53,21 @@ def test_an_alarm_that_raises_does_not_stop_the_others():
         Alarm(broken).arm(0)
         Alarm(done.set).arm(0.05)
         assert done.wait(10)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_its_own_alarm_thread():
+    import os
+
+    import warnings
+
+    Alarm(lambda: None).arm(0)  # the parent's thread exists
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # (3.12+: fork of a multi-threaded process)
+        pid = os.fork()
+    if pid == 0:  # the child: arm and wait; exit 0 only if the alarm fired
+        done = threading.Event()
+        Alarm(done.set).arm(0)
+        os._exit(0 if done.wait(10) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
