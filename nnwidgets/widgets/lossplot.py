@@ -150,10 +150,12 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         ``"text"`` or ``"none"``.
     update_interval : the shortest time between updates sent to the browser
         (0.1: at most 10 updates per second).
-    max_overhead : the share of the kernel's time that updates may take
-        (default 0.01): when sending one update costs more (a loaded machine,
-        a slow IOPub thread), updates are spaced further apart so that live
-        plotting stays under this share. None: always ``update_interval``.
+    max_overhead : the share of the training's time that updates may take
+        (default 0.01). An update's cost is its own time plus what the epochs
+        just after it lose while the kernel sends the message (measured from
+        the trainer's epoch times); when that is more than this share of
+        ``update_interval`` (a loaded machine, a busy IOPub thread), updates
+        are spaced further apart. None: always ``update_interval``.
     text_interval : seconds between progress lines in text mode.
     static_image : replace the live view by a PNG of the final curves when
         the cell that trained finishes (kept in saved notebooks).
@@ -209,7 +211,9 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             raise ValueError(f"max_overhead={max_overhead!r} must be a fraction between 0 and 1, or None")
         self.max_overhead = max_overhead
         self._interval = self.update_interval  # adapted to the measured cost of an update
-        self._update_cost: float | None = None
+        self._update_cost: float | None = None  # what one update costs the training, all told (see _learn_cost)
+        self._own_cost: float | None = None  # the last update's own time, its after-effects not yet known
+        self._epoch_times: list = []  # run 0's epoch times since the last update
         self.text_interval = float(text_interval)
         self.static_image = bool(static_image)
         self.finalize_on_fit_end = bool(finalize_on_fit_end)
@@ -261,6 +265,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         if all(run == 0 for run, _ in batch):  # one model: column by column (a sweep interleaves its runs)
             r = runs[offset]
             records = [record for _, record in batch]
+            self._epoch_times.extend([rec.get("epoch_time") for rec in records])
             epochs = r["epoch"]
             start = len(epochs) + 1
             epochs.extend([rec.get("epoch", start + i) for i, rec in enumerate(records)])
@@ -270,6 +275,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             if not r["has_val"] and any(v is not None for v in vals):
                 r["has_val"] = True
         else:
+            self._epoch_times.extend([record.get("epoch_time") for run, record in batch if run == 0])
             for run, record in batch:
                 r = runs[offset + run]
                 epochs = r["epoch"]
@@ -322,6 +328,8 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self._last_flush = self._fit_t0 if self.mode == "widget" else -math.inf
         self._fit_epochs = int(max_epochs or 0)
         self._last_record = None
+        self._own_cost = None  # (the epochs of a new fit tell nothing about an update of the last one)
+        self._epoch_times.clear()
         widget = self.mode == "widget"
         with self._lock:
             if widget:
@@ -410,17 +418,44 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         with self._lock:
             if not force and now - self._last_flush < self._interval:
                 return  # the alarm thread has just sent one
+            if self.max_overhead is not None and self.mode == "widget" and not force:
+                self._drain()
+                self._learn_cost()  # the last update's full cost may space updates further apart
+                if now - self._last_flush < self._interval:
+                    return
             self._flush(now)
             if self.mode != "widget":
                 return
             self._release()
             if self.max_overhead is not None:
-                cost = time.perf_counter() - now
-                self._update_cost = cost if self._update_cost is None else 0.7 * self._update_cost + 0.3 * cost
-                self._interval = max(self.update_interval, self._update_cost / self.max_overhead)
+                self._own_cost = time.perf_counter() - now
+                self._epoch_times.clear()  # the epochs after this update show its after-effects
             if self._handle is None and self._fit_cell == _cell_number():
                 self._show()
         self._alarm.disarm()  # nothing is held, and the view is shown (when there is a frontend)
+
+    def _learn_cost(self) -> None:
+        """What the last update cost the training, all told: its own time on
+        the training thread, plus what the epochs just after it lost. In a
+        kernel the message is sent and handled by other threads and
+        processes (IOPub, the frontend), which on a small machine slow the
+        training down for a millisecond or two after the update has
+        returned; the trainer's ``epoch_time`` of the first epochs after an
+        update, against the median of the later ones, shows it. Updates are
+        then spaced so that this full cost stays within ``max_overhead``."""
+        own, self._own_cost = self._own_cost, None
+        times = [t for t in self._epoch_times if t is not None and math.isfinite(t)]
+        self._epoch_times.clear()
+        if own is None:
+            return
+        excess = 0.0
+        if len(times) >= 12:  # (with fewer, slower epochs, a millisecond is lost in the noise anyway)
+            k = min(10, len(times) // 4)
+            rest = sorted(times[k:])
+            excess = max(0.0, sum(times[:k]) - k * rest[len(rest) // 2])
+        cost = own + excess
+        self._update_cost = cost if self._update_cost is None else 0.7 * self._update_cost + 0.3 * cost
+        self._interval = max(self.update_interval, self._update_cost / self.max_overhead)
 
     def _on_alarm(self) -> None:
         """On the alarm thread: a first epoch slower than ``show_delay``, or a

@@ -88,6 +88,46 @@ def test_update_rate_adapts_to_the_cost_of_an_update(data):
     assert plot.updates_sent < 300
 
 
+def test_updates_are_spaced_by_what_they_cost_the_epochs_after_them(monkeypatch):
+    """In a kernel an update also slows the next epochs down (the message is
+    sent and handled by other threads and processes): the trainer's epoch
+    times show it, and updates are spaced so that this stays within
+    max_overhead."""
+    from nnwidgets.widgets import lossplot
+
+    now = [100.0]  # a clock the test moves: an update's own time is 0 here
+    monkeypatch.setattr(lossplot.time, "perf_counter", lambda: now[0])
+    plot = LiveLossPlot(mode="widget", update_interval=0.1, max_overhead=0.01)
+    sent = recording(plot)
+    plot.on_fit_begin(n_models=1, max_epochs=10**6, device="cpu")
+    epoch = 0
+
+    def train(n, slow_after_update=0):
+        """n epochs of 0.2 ms; the first ones after each update lose 1.8 ms each."""
+        nonlocal epoch
+        slow = 0
+        for _ in range(n):
+            epoch += 1
+            dt = 0.002 if slow else 0.0002
+            slow = max(0, slow - 1)
+            now[0] += dt
+            before = plot.updates_sent
+            plot.on_epoch_end(run=0, record={"epoch": epoch, "loss": 1.0, "epoch_time": dt})
+            if plot.updates_sent > before:
+                slow = slow_after_update
+
+    train(700, slow_after_update=5)  # 0.14 s: the first update at 0.1 s, then 5 slow epochs
+    assert plot.updates_sent == 1 and plot._interval == pytest.approx(0.1)
+    train(500)  # when the next update is due, its cost is known: 5 x 1.8 ms = 9 ms
+    assert plot._interval == pytest.approx(0.9)  # 9 ms within 1%: one update per 0.9 s
+    assert plot.updates_sent == 1  # the update due at 0.2 s was not sent
+    train(4000)  # 0.8 s more: the second update, this one without after-effects
+    assert plot.updates_sent == 2
+    train(5000)  # 1 s more: when the third is due, the estimate has come down
+    assert plot.updates_sent == 3 and plot._interval == pytest.approx(0.7 * 0.9)
+    assert [p[0] for p in points(sent)] == list(range(1, plot.n_points + 1))  # nothing lost, only batched
+
+
 def test_updates_are_rate_limited_and_batched(data):
     X, y = data
     plot = LiveLossPlot(mode="widget", update_interval=60.0)
