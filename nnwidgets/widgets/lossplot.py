@@ -127,11 +127,10 @@ def _in_ipython() -> bool:
 
 
 def _display(bundle: dict) -> None:
-    """Publishes a raw mime bundle in the running cell (nothing outside IPython)."""
+    """Publishes a raw mime bundle in the running cell."""
     from IPython.display import display
 
-    if _in_ipython():
-        display(bundle, raw=True)
+    display(bundle, raw=True)
 
 
 def _fmt_loss(v) -> str:
@@ -262,29 +261,18 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         batch = pending[:n]
         del pending[:n]
         runs, offset = self._runs, self._offset
-        if all(run == 0 for run, _ in batch):  # one model: column by column (a sweep interleaves its runs)
-            r = runs[offset]
-            records = [record for _, record in batch]
-            self._epoch_times.extend([rec.get("epoch_time") for rec in records])
+        epoch_times = self._epoch_times
+        for run, record in batch:
+            if run == 0:
+                epoch_times.append(record.get("epoch_time"))
+            r = runs[offset + run]
             epochs = r["epoch"]
-            start = len(epochs) + 1
-            epochs.extend([rec.get("epoch", start + i) for i, rec in enumerate(records)])
-            r["loss"].extend([rec.get("loss") for rec in records])  # raw: made finite-or-None when read or sent
-            vals = [rec.get("val_loss") for rec in records]
-            r["val"].extend(vals)
-            if not r["has_val"] and any(v is not None for v in vals):
+            epochs.append(record.get("epoch", len(epochs) + 1))
+            r["loss"].append(record.get("loss"))  # raw: made finite-or-None when read or sent
+            val = record.get("val_loss")
+            r["val"].append(val)
+            if val is not None:
                 r["has_val"] = True
-        else:
-            self._epoch_times.extend([record.get("epoch_time") for run, record in batch if run == 0])
-            for run, record in batch:
-                r = runs[offset + run]
-                epochs = r["epoch"]
-                epochs.append(record.get("epoch", len(epochs) + 1))
-                r["loss"].append(record.get("loss"))
-                val = record.get("val_loss")
-                r["val"].append(val)
-                if val is not None:
-                    r["has_val"] = True
         self._last_record = batch[-1][1]
 
     def curves(self) -> list[tuple]:
@@ -372,14 +360,13 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         widget = self.mode == "widget"
         # in a notebook cell, the final points and status wait for the end of
         # the cell, where the static image replaces the view anyway (or for the
-        # alarm, if the cell goes on): fit returns without sending anything
-        wait = widget and self.finalize_on_fit_end and self._cell_end_shell() is not None
+        # alarm, if the cell goes on): fit returns without sending anything.
+        # (registered when the fit began; again if finalize() came in between)
+        wait = self.finalize_on_fit_end and self._register_cell_end()
         with self._lock:
             if widget:
                 self._hold()
-            with self.hold_sync():
-                self._flush(time.perf_counter(), final=True)
-                self.status = _END_STATUS.get(stop_reason, "done")
+            self._finish(_END_STATUS.get(stop_reason, "done"))
             if widget and not wait:
                 self._release()
         if wait:
@@ -395,9 +382,16 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             )
         if self.finalize_on_fit_end:
             self._clear_stop()  # a later fit must not stop at its first epoch
-            self._finalize_at_cell_end()
+            if not wait:
+                self.finalize()  # no cell to wait for: no IPython, or training ran in a thread of its own
 
     # -- updates -----------------------------------------------------------
+    def _finish(self, status: str) -> None:
+        """The fit's last points and its end status, in one message (or held)."""
+        with self._lock, self.hold_sync():
+            self._flush(time.perf_counter(), final=True)
+            self.status = status
+
     def _hold(self) -> None:
         """Holds trait changes back until :meth:`_release` (called with
         ``_lock`` held): they go out in one message with the next update."""
@@ -527,10 +521,9 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
 
     # -- display -----------------------------------------------------------
     def _show(self) -> None:
-        from IPython import get_ipython
         from IPython.display import display
 
-        if get_ipython() is None:
+        if not _in_ipython():
             return  # no frontend at all (benchmarks, scripts with mode="widget")
         self.routing = route_to_subshell(self)
         # the widget's own mime bundle, published as is: IPython's formatters
@@ -578,21 +571,16 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
 
         return get_ipython()
 
-    def _finalize_at_cell_end(self) -> None:
-        """Calls :meth:`finalize` when the running notebook cell finishes
-        (IPython's ``post_run_cell``), or now outside a cell.
+    def _register_cell_end(self) -> bool:
+        """Has :meth:`finalize` called when the running notebook cell finishes
+        (IPython's ``post_run_cell``); False when there is no such cell (no
+        IPython, not widget mode, or training in a thread of its own).
 
         The static image (a matplotlib PNG, ~20 ms) is then not part of the
         training: ``fit`` returns when its last epoch ends, and a plot that
         several fits of one cell feed stays one live view and ends as one
         image. The kernel sends the image before the cell's reply, so
         nbclient, nbval and nbgrader still save it with the cell."""
-        if not self._register_cell_end():
-            self.finalize()  # no live view, or training ran in a thread of its own
-
-    def _register_cell_end(self) -> bool:
-        """Has :meth:`finalize` called when the running cell finishes; False
-        when there is no such cell (no IPython, or not the main thread)."""
         ip = self._cell_end_shell()
         if ip is None:
             return False
@@ -603,9 +591,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             ip.events.unregister("post_run_cell", at_cell_end)
             if self._finalize_hook is at_cell_end:
                 if self.status == "training":  # the cell ended without on_fit_end: the fit raised
-                    with self._lock, self.hold_sync():
-                        self._flush(time.perf_counter(), final=True)
-                        self.status = "failed"
+                    self._finish("failed")
                 self.finalize()
 
         self._finalize_hook = at_cell_end
