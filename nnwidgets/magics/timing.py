@@ -70,7 +70,7 @@ class TimingMagics(Magics):
         with ``device`` (a ``torch.device``), ``n`` (with --sizes) and
         ``dtype`` (with --dtype) set. Lines above a line ``# --- timed ---``
         are setup (run once per device and size, not timed); the rest is
-        timed. The timed part's last expression (or a variable ``out``) is
+        timed. The timed part's last expression (or a variable ``out`` that it assigns) is
         the output compared across devices with allclose.
 
         Every timed block is synchronized on the device, so asynchronous

@@ -230,7 +230,7 @@ class CellCode:
     """A cell split into setup (run once per device and size, untimed) and
     the timed part, compiled once. Lines above a marker line ``# --- timed ---``
     (or ``# timed``) are setup; without a marker the whole cell is timed.
-    The timed part's last expression, else a variable ``out``, is the output."""
+    The timed part's last expression, else a variable ``out`` that it assigns, is the output."""
 
     def __init__(self, source: str, setup: str | None = None, filename: str | None = None):
         self.source = source
@@ -254,6 +254,9 @@ class CellCode:
         # blank lines in front keep the cell's line numbers (SyntaxErrors included)
         tree = ast.parse("\n" * offset + timed_src, self.filename)
         self.has_expression = bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
+        # ``out`` is the output only when the timed code assigns it: an ``out``
+        # left in the namespace by an earlier cell is not this cell's output
+        self.assigns_out = not self.has_expression and _binds_out(tree)
         # Fast path: the timed part as the body of a function whose assigned
         # names are declared global (so it behaves as module-level code in the
         # namespace), called directly: ~50 ns per call instead of ~250 ns for
@@ -273,6 +276,8 @@ class CellCode:
             fn = types.FunctionType(self.function_code, namespace, _FUNCTION_NAME)
             if self.has_expression:
                 return fn
+            if not self.assigns_out:
+                return fn  # (returns None: no output to compare)
 
             def call_out():
                 fn()
@@ -280,11 +285,11 @@ class CellCode:
 
             return call_out
         code = self.timed_code
-        key = OUTPUT_NAME if self.has_expression else "out"
+        key = OUTPUT_NAME if self.has_expression else "out" if self.assigns_out else None
 
         def call():
             exec(code, namespace)
-            return namespace.get(key)
+            return namespace.get(key) if key else None
 
         return call
 
@@ -296,6 +301,15 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
 
 class _Unsupported(Exception):
     pass
+
+
+def _binds_out(tree: ast.Module) -> bool:
+    """Whether the module-level code binds the name ``out``."""
+    try:
+        return "out" in _bound_names(tree.body)
+    except _Unsupported:  # (global statements and the like): any store of `out` counts
+        return any(isinstance(n, ast.Name) and n.id == "out" and isinstance(n.ctx, ast.Store)
+                   for n in ast.walk(tree))
 
 
 def _bound_names(body: list) -> set:

@@ -192,3 +192,20 @@ def test_ctrl_c_keeps_what_was_measured():
     panel = GPUTimePanel("stop").add(run)
     assert "stopped: interrupted; 1 of 3 measurements kept" in panel.to_text()
     assert panel.to_html().count('data-status="skipped">') == 2
+
+
+@pytest.mark.parametrize("timed", [
+    "b = torch.ones(4, 4) @ torch.ones(4, 4)",  # function fast path
+    "global b\nb = torch.ones(4, 4) @ torch.ones(4, 4)",  # exec fallback
+])
+def test_an_out_left_by_an_earlier_cell_is_not_the_output(timed):
+    # a3's test cell leaves a float64 `out` behind; the next %%gputime cell
+    # times a float32 product and must not report that array as its output
+    import numpy as np
+
+    user = {"out": np.ones(5), "torch": torch}
+    run = time_code(timed, namespace=user, devices="cpu", repeat=1, number=1, warmup=0)
+    assert run.row("cpu").output is None or not run.row("cpu").output.arrays
+    # the same code assigning `out` itself: that is its output
+    run = time_code(timed + "\nout = b", namespace=user, devices="cpu", repeat=1, number=1, warmup=0)
+    assert run.row("cpu").output.arrays[""].dtype == np.float32
