@@ -80,6 +80,7 @@ class TrainingMagics(Magics):
         """
         from nnwidgets.widgets.training_cell import TrainingCellError, run_training_cell
 
+        __tracebackhide__ = True  # an error in the cell shows the cell's line, not these frames
         args = _Parser.parse(self.nntrain, line)
         options = {k: _unquote(v) for k, v in vars(args).items()}
         quiet = options.pop("quiet")

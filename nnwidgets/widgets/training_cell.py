@@ -10,6 +10,8 @@ nothing of magics: bad options raise :class:`TrainingCellError` (a
 from __future__ import annotations
 
 import ast
+import itertools
+import linecache
 import random
 from typing import Any
 
@@ -119,15 +121,38 @@ def parse_grid(text: str) -> dict:
     return grid
 
 
+_cell_ids = itertools.count(1)
+
+
+def _cache_source(source: str, shell=None) -> str:
+    """A filename under which ``source`` is in :mod:`linecache` (IPython's
+    own cell cache when there is a shell)."""
+    compiler = getattr(shell, "compile", None)
+    if compiler is not None and hasattr(compiler, "cache"):
+        try:
+            return compiler.cache(source, getattr(shell, "execution_count", 0))
+        except Exception:  # an unusual shell: fall back to a plain cache entry
+            pass
+    filename = f"<%%nntrain cell {next(_cell_ids)}>"
+    linecache.cache[filename] = (len(source), None, [ln + "\n" for ln in source.splitlines()], filename)
+    return filename
+
+
 def _run_body(cell: str, namespace: dict, shell=None):
     """Executes the cell body in the notebook namespace; returns the value of
     its last expression, or of the variable its last line assigns
     (``net = MLPRegressor(...)``), else None."""
+    __tracebackhide__ = True  # IPython shows the student's lines, not this frame
     if not cell.strip():
         return None
     if shell is not None:
         cell = shell.transform_cell(cell)
-    tree = ast.parse(cell, filename="<%%nntrain cell>")
+    # a blank first line stands for the magic's line, so that line numbers
+    # are the cell's; the source is cached so tracebacks show the lines
+    # ("Cell In[5], line 3" in a notebook)
+    source = "\n" + cell
+    filename = _cache_source(source, shell)
+    tree = ast.parse(source, filename=filename)
     last = None
     assigned = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
@@ -137,10 +162,10 @@ def _run_body(cell: str, namespace: dict, shell=None):
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
         if len(targets) == 1 and isinstance(targets[0], ast.Name):
             assigned = targets[0].id
-    code = compile(tree, "<%%nntrain cell>", "exec")
+    code = compile(tree, filename, "exec")
     exec(code, namespace)
     if last is not None:
-        return eval(compile(last, "<%%nntrain cell>", "eval"), namespace)
+        return eval(compile(last, filename, "eval"), namespace)
     if assigned is not None:
         return namespace.get(assigned)
     return None
@@ -200,6 +225,7 @@ def run_training_cell(
     shell=None,
 ):
     """Runs one ``%%nntrain`` cell; returns the TrainResult (or SweepResult)."""
+    __tracebackhide__ = True  # tracebacks start at the student's cell
     from nnwidgets.trainer.registry import RUNS
     from nnwidgets.widgets.lossplot import LiveLossPlot, progress_mode
 

@@ -224,3 +224,17 @@ def test_mice_protein_lecture_cells_on_the_real_data(ip, mice_csv):
     assert (table["test_accuracy"] > 0.5).all()  # 8 classes: chance is 1/8
     assert set(RUNS[1].predictions["y_pred"]) <= set(ip.user_ns["ym"])  # class names, not indices
     assert comparison.png()[:8] == b"\x89PNG\r\n\x1a\n"  # bars + curves + two confusion matrices
+
+
+def test_an_error_in_the_cell_shows_the_students_line_not_nnwidgets_frames(ip, capsys):
+    result = ip.run_cell(
+        "%%nntrain --data X,y --epochs 3\n"
+        "hidden = 10\n"
+        "nn.Sequential(nn.Linear(6, hiden), nn.ReLU(), nn.Linear(hidden, 1))\n"
+    )
+    assert isinstance(result.error_in_exec, NameError)
+    shown = capsys.readouterr().out
+    # the traceback quotes the line with the typo, at its line number in the cell
+    assert "nn.Sequential(nn.Linear(6, hiden)" in shown and "line 3" in shown
+    assert "Could not get source" not in shown
+    assert "training_cell.py" not in shown and "magics/training.py" not in shown
