@@ -16,6 +16,9 @@ import os
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 
 _here = os.path.dirname(os.path.abspath(__file__))
+# the autograding kernel inherits this: nnwidgets.grading then prints the test
+# cells' warnings on stdout (stderr output would score the cell 0)
+os.environ.setdefault("NNWIDGETS_GRADING", "1")
 
 c.CourseDirectory.course_id = "nnwidgets-course"
 c.CourseDirectory.root = _here

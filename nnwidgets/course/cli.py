@@ -72,8 +72,50 @@ def cmd_release(args) -> int:
     return 0
 
 
+def _submission_problem(folder: pathlib.Path, assignment: str) -> str | None:
+    """Why nbgrader cannot grade this submission folder, found before running
+    it (a renamed or unreadable notebook), or None."""
+    import json
+
+    notebook = folder / f"{assignment}.ipynb"
+    if not notebook.exists():
+        found = sorted(p.name for p in folder.glob("*.ipynb"))
+        if found:
+            return (f"no {assignment}.ipynb in {folder} (found {', '.join(found)}); "
+                    f"rename the student's notebook to {assignment}.ipynb and run again")
+        return f"no {assignment}.ipynb in {folder}"
+    try:
+        json.loads(notebook.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        return f"{notebook.name} is not a readable notebook (not valid JSON: {exc})"
+    return None
+
+
+def nbgrader_reason(output: str) -> str:
+    """The line of nbgrader's output that says why it failed."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for marker in ("Skipping unknown notebook", "No notebooks were matched", "NotJSONError",
+                   "JSONDecodeError", "CellTimeoutError", "DeadKernelError"):
+        hit = next((ln for ln in lines if marker in ln), None)
+        if hit:
+            return hit
+    errors = [ln for ln in lines if "Error" in ln or ln.startswith("[AutogradeApp | ERROR]")]
+    return (errors or lines or ["no output"])[-1]
+
+
+def _forget_submission(root: pathlib.Path, assignment: str, student: str, db_url: str | None) -> None:
+    """Removes a submission that failed to grade from the gradebook, so that it
+    is not shown as a score of 0 (``nbgrader autograde --create`` adds it first)."""
+    from nnwidgets.course.nbgrader_ops import forget_submission
+
+    try:
+        forget_submission(root, assignment, student, db_url)
+    except Exception:  # nothing recorded, or no gradebook yet
+        pass
+
+
 def cmd_autograde(args) -> int:
-    from nnwidgets.course.nbgrader_ops import autograde
+    from nnwidgets.course.nbgrader_ops import NbgraderError, autograde
 
     root = _root(args)
     submitted = root / "submitted"
@@ -82,37 +124,82 @@ def cmd_autograde(args) -> int:
     if not students:
         print(f"no submissions of {args.id} under {submitted}/<student>/{args.id}/")
         return 1
+    failed = []
     for number, student in enumerate(students, 1):
         start = time.perf_counter()
         print(f"[{number}/{len(students)}] autograding {args.id} for {student} ...", end=" ", flush=True)
-        autograde(root, args.id, student, args.db, args.timeout)
-        print(f"{time.perf_counter() - start:.1f} s")
+        folder = submitted / student / args.id
+        problem = _submission_problem(folder, args.id) if folder.is_dir() else (
+            f"no submission folder {folder}")
+        if problem is None:
+            try:
+                autograde(root, args.id, student, args.db, args.timeout)
+            except NbgraderError as exc:
+                problem = "nbgrader failed: " + nbgrader_reason(str(exc))
+                _forget_submission(root, args.id, student, args.db)
+        if problem is None:
+            print(f"{time.perf_counter() - start:.1f} s")
+        else:
+            failed.append((student, problem))
+            print(f"NOT GRADED: {problem}")
+    if failed:
+        print(f"\n{len(failed)} of {len(students)} submission(s) of {args.id} were not graded "
+              "(the others were); fix them and run again with --student:", file=sys.stderr)
+        for student, problem in failed:
+            print(f"  {student}: {problem}", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_grades(args) -> int:
-    from nnwidgets.course.nbgrader_ops import overview
+    from nnwidgets.course.nbgrader_ops import overview, ungraded_submissions
 
     root = _root(args)
     frame = overview(root, args.db)
-    if frame.empty:
+    missing = ungraded_submissions(root, frame)
+    if frame.empty and not missing:
         print("the gradebook has no graded submissions yet")
         return 0
-    table = frame.pivot_table(index="student", columns="assignment", values="percent")
-    print(table.round(1).to_string())
-    if args.plot:
+    # the autograded tests' share: hand-graded written answers count 0 until
+    # someone grades them, which would make every perfect notebook look imperfect
+    table = (frame.pivot_table(index="student", columns="assignment", values="auto_percent", aggfunc="first")
+             if len(frame) else None)
+    shown = table.round(1).astype(object) if table is not None else None
+    for student, assignment in missing:
+        if shown is None:
+            import pandas as pd
+
+            shown = pd.DataFrame(dtype=object)
+        shown.loc[student, assignment] = "not graded"
+    shown = shown.sort_index().sort_index(axis=1)
+    print("Autograded tests: percent of each assignment's automatic points")
+    print(shown.fillna("-").to_string())
+    written = frame[frame["max_written_score"] > 0] if len(frame) else frame
+    if len(written):
+        pending = written[written["needs_manual_grade"].astype(bool)]
+        per = written.groupby("assignment")["max_written_score"].first()
+        print("\nWritten answers (graded by hand in formgrader) are not included: "
+              + ", ".join(f"{a} {p:g} point(s)" for a, p in per.items())
+              + (f"; {len(pending)} submission(s) still wait for manual grading." if len(pending) else
+                 "; all are graded (nbgrader export has the totals)."))
+    if missing:
+        print(f"\nnot graded: {len(missing)} submission(s) under submitted/ have no grade "
+              "(not autograded yet, or failed to grade: see `nnwidgets course autograde`)")
+    if args.plot and table is not None:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         ax = table.plot.bar(figsize=(max(6, len(table) * 0.8), 4))
-        ax.set_ylabel("score (%)")
+        ax.set_ylabel("autograded points (%)")
         ax.set_ylim(0, 100)
-        ax.set_title("Autograded scores per student and assignment")
+        ax.set_title("Autograded tests per student and assignment (written answers not included)")
         plt.tight_layout()
         plt.savefig(args.plot)
         print(f"plot written to {args.plot}")
+    if args.plot and table is None:
+        print("no plot: nothing graded yet")
     return 0
 
 
@@ -120,7 +207,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("course", help="build, release and autograde the nbgrader course")
     parser.add_argument("--course-root", default=None,
                         help="course folder (default: cwd if it has assignments/, else the checkout)")
-    parser.add_argument("--db", default=None, help="gradebook URL (default: sqlite gradebook.db)")
+    parser.add_argument("--db", default=None, help="gradebook URL (default: $NNWIDGETS_GRADEBOOK_URL, else sqlite:///<course folder>/gradebook.db)")
     sub = parser.add_subparsers(dest="course_command", metavar="ACTION")
 
     p = sub.add_parser("build", help="authoring files -> source/ notebooks")
@@ -137,8 +224,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("autograde", help="nbgrader autograde the submissions of one assignment")
-    p.add_argument("id")
-    p.add_argument("--student", default=None)
+    p.add_argument("id", help="the assignment, e.g. a4_digits")
+    p.add_argument("--student", default=None, help="grade only this student's submission")
     p.add_argument("--timeout", type=int, default=None, help="seconds a cell may run")
     p.set_defaults(func=cmd_autograde)
 
@@ -147,6 +234,23 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_grades)
 
     parser.set_defaults(func=lambda args: (parser.print_help(), 0)[1])
+    for action in sub.choices.values():  # ordinary errors: one line, exit 1 (not a traceback)
+        action.set_defaults(func=_one_line_errors(action.get_default("func"), action.prog))
+
+
+def _one_line_errors(func, prog: str):
+    def run(args) -> int:
+        from nnwidgets.course.nbgrader_ops import NbgraderError
+
+        try:
+            return func(args)
+        except NbgraderError as exc:
+            print(f"{prog}: nbgrader failed: {nbgrader_reason(str(exc))}", file=sys.stderr)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+
+    return run
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,7 +22,7 @@ def course_root(path=None) -> pathlib.Path:
     if not ((root / "assignments").is_dir() or (root / "nbgrader_config.py").exists()):
         raise FileNotFoundError(
             f"{root} is not a course folder (neither assignments/ nor nbgrader_config.py inside); "
-            "pass --course-root"
+            "run this from the course folder (a clone of nnwidgets has one) or pass --course-root FOLDER"
         )
     return root
 

@@ -34,6 +34,7 @@ def _env(db_url: str | None, timeout: int | None) -> dict:
     if timeout:
         env["NNWIDGETS_CELL_TIMEOUT"] = str(timeout)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env["NNWIDGETS_GRADING"] = "1"  # warnings of test cells go to stdout (nnwidgets.grading)
     return env
 
 
@@ -84,6 +85,15 @@ def autograde(root: pathlib.Path, assignment: str, student: str | None = None,
     return run_nbgrader(root, args, db_url, timeout, echo=echo)
 
 
+def forget_submission(root: pathlib.Path, assignment: str, student: str, db_url: str | None = None) -> None:
+    """Removes one submission from the gradebook (one that failed to grade)."""
+    from nbgrader.api import Gradebook
+
+    url = db_url or os.environ.get("NNWIDGETS_GRADEBOOK_URL") or f"sqlite:///{root / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.remove_submission(assignment, student)
+
+
 def scores(root: pathlib.Path, assignment: str, student: str, db_url: str | None = None) -> dict:
     """Points per grade cell of one autograded submission: ``{grade_id: (score, max_score)}``."""
     from nbgrader.api import Gradebook
@@ -95,22 +105,33 @@ def scores(root: pathlib.Path, assignment: str, student: str, db_url: str | None
 
 
 def overview(root: pathlib.Path, db_url: str | None = None):
-    """A DataFrame: one row per (student, assignment) with score, max score and percent."""
+    """A DataFrame: one row per (student, assignment) with the score and max
+    score, the autograded (code) and hand-graded (written) parts apart, and
+    ``percent`` (of all points) and ``auto_percent`` (of the code points)."""
     import pandas as pd
     from nbgrader.api import Gradebook
 
     url = db_url or os.environ.get("NNWIDGETS_GRADEBOOK_URL") or f"sqlite:///{root / 'gradebook.db'}"
+    columns = ["student", "assignment", "score", "max_score", "code_score", "max_code_score",
+               "written_score", "max_written_score", "needs_manual_grade"]
     rows = []
     with Gradebook(url) as gb:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
-                rows.append({
-                    "student": submission.student_id,
-                    "assignment": assignment.name,
-                    "score": submission.score,
-                    "max_score": submission.max_score,
-                })
-    frame = pd.DataFrame(rows, columns=["student", "assignment", "score", "max_score"])
+                rows.append({name: getattr(submission, name) for name in columns[2:]}
+                            | {"student": submission.student_id, "assignment": assignment.name})
+    frame = pd.DataFrame(rows, columns=columns)
     if len(frame):
         frame["percent"] = 100 * frame["score"] / frame["max_score"].where(frame["max_score"] > 0)
+        frame["auto_percent"] = 100 * frame["code_score"] / frame["max_code_score"].where(frame["max_code_score"] > 0)
     return frame
+
+
+def ungraded_submissions(root: pathlib.Path, frame) -> list[tuple[str, str]]:
+    """(student, assignment) pairs with a folder under ``submitted/`` but no
+    graded submission in ``frame`` (see :func:`overview`): not autograded yet,
+    or failed to grade."""
+    graded = set(zip(frame["student"], frame["assignment"])) if len(frame) else set()
+    submitted = root / "submitted"
+    found = sorted((p.parent.name, p.name) for p in submitted.glob("*/*") if p.is_dir()) if submitted.is_dir() else []
+    return [pair for pair in found if pair not in graded]

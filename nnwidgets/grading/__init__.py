@@ -6,7 +6,9 @@ metric and its randomness, and on failure prints a diagnostic to **stdout**
 (what was expected, what was found, the likely cause) before raising
 :class:`GradingFailure` (an ``AssertionError``). Nothing is ever written to
 stderr: nbgrader gives 0 points to a test cell with stderr output, so warnings
-raised inside the checks are silenced.
+raised inside the checks are silenced, and in an autograding kernel
+(``NNWIDGETS_GRADING=1``) any other warning of a test cell, one from the
+student's own function say, is printed on stdout (:func:`warnings_to_stdout`).
 
 Typical test cell::
 
@@ -31,7 +33,10 @@ from nnwidgets.grading.checks import (
 )
 from nnwidgets.grading.diagnostics import GradingFailure, fail
 from nnwidgets.grading.metrics import compute_metric, metric_tolerance
-from nnwidgets.grading.quiet import quiet
+from nnwidgets.grading.quiet import quiet, warnings_to_stdout
+
+if __import__("os").environ.get("NNWIDGETS_GRADING") == "1":  # an autograding kernel
+    warnings_to_stdout()
 
 __all__ = [
     "GradingFailure",
@@ -46,4 +51,5 @@ __all__ = [
     "fail",
     "metric_tolerance",
     "quiet",
+    "warnings_to_stdout",
 ]

@@ -123,3 +123,59 @@ def test_source_notebooks_are_up_to_date():
 
     stale = build(REPO, check=True)
     assert not stale, f"stale source notebooks {stale}: run `nnwidgets course build`"
+
+
+@pytest.mark.slow
+def test_autograde_command_grades_everyone_despite_broken_submissions(tmp_path, course_env, capsys):
+    """One unreadable or renamed notebook must not stop the class's grading,
+    must not show up as a 0, and a warning in the student's own code must not
+    cost a correct cell its points."""
+    import argparse
+
+    from nnwidgets.course.cli import register
+
+    assignment = "a4_digits"
+    root = make_course(tmp_path, assignment)
+    generate(root, assignment)
+    key_path = root / "source" / assignment / f"{assignment}.ipynb"
+    key = read_nb(key_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    # "a-broken" sorts first: before the fix it stopped everyone after it
+    broken = root / "submitted" / "a-broken" / assignment
+    broken.mkdir(parents=True)
+    (broken / f"{assignment}.ipynb").write_text(key_path.read_text()[:3000])
+    renamed = root / "submitted" / "b-renamed" / assignment
+    renamed.mkdir(parents=True)
+    (renamed / f"{assignment}-Copy1.ipynb").write_text(key_path.read_text())
+    submit(root, assignment, "c-key", _write(key, work / "key.ipynb"))
+    warns = nbformat.from_dict(json.loads(json.dumps(key)))
+    count = next(c for c in warns.cells if "def mlp_n_params" in c.source)
+    count.source = count.source.replace("def mlp_n_params(model):",
+                                        "def mlp_n_params(model):\n    import warnings; warnings.warn('counting')", 1)
+    assert "warnings.warn('counting')" in count.source
+    submit(root, assignment, "d-warns", _write(warns, work / "warns.ipynb"))
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    run = lambda *argv: (lambda a: a.func(a))(parser.parse_args(["course", "--course-root", str(root), *argv]))
+    capsys.readouterr()
+    assert run("autograde", assignment, "--timeout", "60") == 1  # some were not graded
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    assert "a-broken" in out.err and "not valid JSON" in out.err
+    assert "b-renamed" in out.err and "a4_digits-Copy1.ipynb" in out.err
+    points = graded_ids(key)
+    for student in ("c-key", "d-warns"):  # graded, in full, after the broken ones
+        got = scores(root, assignment, student)
+        assert {g: got[g] for g in points} == {g: (m, m) for g, m in points.items()}, student
+    graded = read_nb(root / "autograded" / "d-warns" / assignment / f"{assignment}.ipynb")
+    shown = "".join(o.get("text", "") for c in graded.cells for o in c.get("outputs", []))
+    assert "counting" in shown  # the warning is still shown to the student, on stdout
+    # the broken ones are "not graded" in the overview, not zeros
+    frame = overview(root)
+    assert set(frame["student"]) == {"c-key", "d-warns"}
+    assert run("grades") == 0
+    table = capsys.readouterr().out
+    assert table.count("not graded") >= 2 and "100.0" in table
+    assert "Written answers" in table  # the hand-graded points are said to be left out
