@@ -105,7 +105,15 @@ def _frame_from_openml(data_home=None):
     """Download (or reuse) OpenML 40966 with scikit-learn and rebuild the full CSV frame."""
     from sklearn.datasets import fetch_openml, get_data_home
 
-    bunch = fetch_openml(data_id=OPENML_ID, as_frame=True, parser="auto", data_home=data_home)
+    try:
+        bunch = fetch_openml(data_id=OPENML_ID, as_frame=True, parser="auto", data_home=data_home)
+    except OSError as exc:  # URLError, HTTPError, timeouts: no network, or OpenML down
+        raise ConnectionError(
+            f"load_mice_protein(): could not download OpenML dataset {OPENML_ID} (MiceProtein): {exc}. "
+            f"Offline, download {FILENAME} from the UCI repository (Mice Protein Expression) once and "
+            f"pass load_mice_protein(path='.../{FILENAME}'), or put it in a folder named by the "
+            "NNWIDGETS_DATA_DIR environment variable."
+        ) from exc
     file_id = str(bunch.details.get("file_id", ""))
     cache = pathlib.Path(get_data_home(data_home)) / "openml"
     candidates = [p for p in cache.rglob("*") if p.is_file() and file_id

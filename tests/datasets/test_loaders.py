@@ -66,6 +66,21 @@ def test_mice_protein_missing_path_names_it():
         datasets.load_mice_protein("nope.csv")
 
 
+def test_mice_protein_offline_says_how_to_load_it_without_network(monkeypatch):
+    import urllib.error
+
+    import sklearn.datasets
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.delenv("NNWIDGETS_DATA_DIR", raising=False)
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", no_network)
+    with pytest.raises(ConnectionError, match="NNWIDGETS_DATA_DIR") as info:
+        datasets.load_mice_protein()
+    assert "Data_Cortex_Nuclear.csv" in str(info.value) and "path=" in str(info.value)
+
+
 def _arff_from_csv(frame):
     lines = ["% MiceProtein test copy", "@RELATION MiceProtein"]
     for name in frame.columns:
