@@ -31,8 +31,10 @@ def resolve_device(device="auto"):
         if not torch.cuda.is_available():
             raise ValueError(
                 f"device={device!r} was requested but CUDA is not available on this machine "
-                f"(torch {torch.__version__}, built with CUDA {torch.version.cuda}). "
-                "Use device='auto' to fall back to the CPU, or device='cpu'."
+                f"(torch {torch.__version__}, "
+                + (f"built with CUDA {torch.version.cuda}, but no GPU was found). " if torch.version.cuda
+                   else "built without CUDA). ")
+                + "Use device='auto' to fall back to the CPU, or device='cpu'."
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(

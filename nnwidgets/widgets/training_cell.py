@@ -259,8 +259,7 @@ def run_training_cell(
     value = _run_body(cell, namespace, shell)
     if hidden is not None:
         sizes = _hidden(hidden)
-        kind = task or ("classification" if loss in ("cross_entropy", "ce", "log_loss") else
-                        "regression" if loss in ("mse", "squared_error") else infer_task(y))
+        kind = task or _task_from_loss(loss, y)
         from nnwidgets.trainer.estimators import MLPClassifier, MLPRegressor
 
         estimator = (MLPClassifier if kind == "classification" else MLPRegressor)(hidden_layer_sizes=sizes)
@@ -311,6 +310,27 @@ def run_training_cell(
     if out is not None:
         namespace[out] = result
     return result
+
+
+_CLASSIFICATION_LOSSES = ("cross_entropy", "ce", "log_loss")
+_REGRESSION_LOSSES = ("mse", "squared_error")
+
+
+def _task_from_loss(loss, y) -> str:
+    """--hidden: the task the --loss asks for (the data's, without one)."""
+    if loss is None:
+        return infer_task(y)
+    if loss not in _CLASSIFICATION_LOSSES + _REGRESSION_LOSSES:
+        raise TrainingCellError(
+            "--loss", f"{loss!r} is not a loss of --hidden's MLPs: use squared_error (MLPRegressor) or "
+                      "cross_entropy (MLPClassifier), or build an nn.Module in the cell for other losses")
+    kind = "classification" if loss in _CLASSIFICATION_LOSSES else "regression"
+    if kind == "classification" and infer_task(y) == "regression":
+        n = len(np.unique(np.asarray(y)))
+        raise TrainingCellError(
+            "--loss", f"{loss} makes a classifier, but y looks like a regression target ({n} distinct "
+                      "values); drop --loss, or add --task classification if y really holds class labels")
+    return kind
 
 
 def _train_module(module, X, y, X_val, y_val, X_test, y_test, callbacks, label, epochs, optimizer, lr,
@@ -366,20 +386,60 @@ def _train_estimator(est, X, y, X_val, X_test, y_test, callbacks, label, epochs,
 
 
 def _apply_estimator_options(est, options: dict) -> None:
-    """Sets the line's options (--epochs, --lr, ...) on the estimator's own parameters."""
+    """Sets the line's options (--epochs, --lr, ...) on the estimator's own
+    parameters, and checks them there and then: a bad value is a one-line
+    error naming the option, not a traceback from inside ``fit``."""
     name = type(est).__name__
     params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
-    updates = {}
+    updates, flags = {}, {}
     for option, value in options.items():
         if value is None or (option == "nesterov" and not value):
             continue
         param = _ESTIMATOR_PARAMS[option]
+        flag = "--" + option.replace("_", "-")
         if param not in params:
-            flag = "--" + option.replace("_", "-")
             raise TrainingCellError(flag, f"{name} has no parameter {param!r}; set it in the cell instead")
-        updates[param] = value.lower() if option == "optimizer" else value
+        if option == "optimizer":
+            value = value.lower()
+            if value in ("adamw", "rmsprop") and _is_mlp(est):
+                raise TrainingCellError(
+                    flag, f"{value!r} applies to nn.Module training; {name}'s solver is 'adam', 'sgd' or 'lbfgs'")
+        if option == "device":
+            _check_device(value)
+        updates[param] = value
+        flags[param] = flag
     if updates:
         est.set_params(**updates)
+        _check_params(est, flags)
+
+
+def _is_mlp(est) -> bool:
+    return type(est).__name__ in ("MLPRegressor", "MLPClassifier")
+
+
+def _check_device(value) -> None:
+    from nnwidgets.trainer.device import resolve_device
+
+    try:
+        resolve_device(value)
+    except (ValueError, RuntimeError) as exc:
+        raise TrainingCellError("--device", str(exc)) from None
+
+
+def _check_params(est, flags: dict, what: str | None = None) -> None:
+    """scikit-learn's own parameter check (what ``fit`` runs first), with its
+    error turned into one naming the option that set the bad parameter."""
+    validate = getattr(est, "_validate_params", None)
+    if validate is None:
+        return
+    try:
+        validate()
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        for param, flag in flags.items():
+            if f"'{param}' parameter" in message:
+                raise TrainingCellError(flag, (what or "") + message) from None
+        raise
 
 
 def _sweep(obj, param_grid, X, y, X_val, y_val, X_test, y_test, callbacks, options):
@@ -410,7 +470,17 @@ def _sweep(obj, param_grid, X, y, X_val, y_val, X_test, y_test, callbacks, optio
         name = _ESTIMATOR_PARAMS.get(key, key)
         if name not in params:
             raise TrainingCellError("--grid", f"{type(obj).__name__} has no parameter {key!r}")
+        if name == "device":
+            for value in values:
+                _check_device(value)
         grid[name] = values
+    # every value checked before any model trains (a typo fails in a second, not after the others)
+    from sklearn.base import clone
+
+    for name, values in grid.items():
+        for value in values:
+            _check_params(clone(obj).set_params(**{name: value}), {name: "--grid"},
+                          what=f"{name}={value!r}: ")
     result = sweep(obj, grid, X, y, X_val=X_val, y_val=y_val, callbacks=callbacks)
     task = _task(obj)
     runs = result.to_train_results()

@@ -158,6 +158,13 @@ def test_text_progress_when_asked(ip, capsys):
         ("--data X,y --grid lr", "from nnwidgets import MLPRegressor\nMLPRegressor()", "--grid: 'lr' is not name=value1,value2"),
         ("--data X,y --grid lr=0.1", "nn.Linear(6, 1)", "--grid: sweeps estimators"),
         ("--data X,y --progress fancy", "nn.Linear(6, 1)", "--progress: mode='fancy'"),
+        # the estimator path checks its options before training, as the module path does
+        ("--data X,y --device tpu", "from nnwidgets import MLPRegressor\nMLPRegressor()", "--device: device='tpu' is not a valid device"),
+        ("--data X,y --optimizer adamw", "from nnwidgets import MLPRegressor\nMLPRegressor()", "--optimizer: 'adamw' applies to nn.Module training"),
+        ("--data X,y --momentum 2", "from nnwidgets import MLPRegressor\nMLPRegressor(solver='sgd')", "--momentum: The 'momentum' parameter"),
+        ("--data X,y --grid lr=abc", "from nnwidgets import MLPRegressor\nMLPRegressor()", "--grid: learning_rate_init='abc'"),
+        ("--data X,y --hidden 8 --loss huber", "", "--loss: 'huber' is not a loss of --hidden's MLPs"),
+        ("--data X,y --hidden 8 --loss cross_entropy", "", "--loss: cross_entropy makes a classifier, but y looks like a regression target"),
         ("--data X,y --out 2x", "nn.Linear(6, 1)", "--out: '2x' is not a valid variable name"),
     ],
 )
