@@ -171,6 +171,22 @@ def prediction_metrics(task, y_true, y_pred, prefix) -> dict:
     return {f"{prefix}_mse": mse, f"{prefix}_r2": r2}
 
 
+def _input_mismatch(module, sample_shape, exc: RuntimeError) -> Exception:
+    """A clear error for a module that cannot take X's samples."""
+    from torch import nn
+
+    first = next((m for m in module.modules() if isinstance(m, (nn.Linear, nn.LazyLinear))), None)
+    n_features = sample_shape[-1] if len(sample_shape) else 1
+    if (first is not None and not isinstance(first, nn.LazyLinear) and len(sample_shape) == 1
+            and first.in_features != n_features):
+        return ValueError(
+            f"X has {n_features} features per sample, but the module's first layer "
+            f"nn.Linear({first.in_features}, {first.out_features}) expects {first.in_features}; "
+            f"build it with nn.Linear({n_features}, {first.out_features}) (X.shape[1] = {n_features})"
+        )
+    return ValueError(f"X has samples of shape {tuple(sample_shape)}, which the module cannot take: {exc}")
+
+
 def train_module(
     module,
     X,
@@ -280,8 +296,12 @@ def train_module(
     with torch.no_grad():
         was_training = module.training
         module.eval()
-        probe = module(Xd[: min(2, len(Xd))])
-        module.train(was_training)
+        try:
+            probe = module(Xd[: min(2, len(Xd))])
+        except RuntimeError as exc:  # (a 2-row probe: torch's message would name 2 rows, not the data)
+            raise _input_mismatch(module, Xd.shape[1:], exc) from exc
+        finally:
+            module.train(was_training)
     if not isinstance(probe, torch.Tensor):
         raise TypeError(f"module(X) must return a tensor, got {type(probe).__name__}")
 

@@ -166,6 +166,9 @@ def test_text_progress_when_asked(ip, capsys):
         ("--data X,y --hidden 8 --loss huber", "", "--loss: 'huber' is not a loss of --hidden's MLPs"),
         ("--data X,y --hidden 8 --loss cross_entropy", "", "--loss: cross_entropy makes a classifier, but y looks like a regression target"),
         ("--data X,y --out 2x", "nn.Linear(6, 1)", "--out: '2x' is not a valid variable name"),
+        ("--data X,y", "nn.Sequential(nn.Linear(7, 3), nn.ReLU(), nn.Linear(3, 1))",
+         "--data: X has 6 features per sample, but the module's first layer nn.Linear(7, 3) expects 7; "
+         "build it with nn.Linear(6, 3)"),
     ],
 )
 def test_misuse_is_a_one_line_usage_error_naming_the_option(ip, line, cell, message):
