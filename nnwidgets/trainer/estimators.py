@@ -143,6 +143,15 @@ class BaseMLP(BaseEstimator):
         if not hasattr(hidden, "__iter__"):
             hidden = [hidden]
         hidden = list(hidden)
+        # whole numbers only (1e3 is 1000 units; 0.5 or 2.9 would be silently cut
+        # to 0 or 2: scikit-learn raises a TypeError for any float)
+        bad = [h for h in hidden if isinstance(h, (bool, np.bool_)) or not isinstance(h, (Integral, np.integer))
+               and not (isinstance(h, (float, np.floating)) and float(h).is_integer())]
+        if bad:
+            raise ValueError(
+                f"hidden_layer_sizes must be whole numbers of units per layer, got {hidden!r} "
+                f"({bad[0]!r} is not); e.g. hidden_layer_sizes=[100, 100]."
+            )
         if np.any(np.array(hidden) <= 0):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden)
         return [int(h) for h in hidden]

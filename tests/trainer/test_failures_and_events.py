@@ -50,6 +50,12 @@ def _quiet_convergence():
          "dtype='float16' is not supported; use 'float32'.*'float64'.*'bfloat16'"),
         (lambda: MLPRegressor(device="tpu").fit(X, Y), ValueError, "device='tpu'"),
         (lambda: MLPRegressor(callbacks=[3]).fit(X, Y), TypeError, "callbacks must be Callback"),
+        # a fraction of a unit is not silently cut to 0 (a constant model) or 2
+        (lambda: MLPRegressor(hidden_layer_sizes=[0.5]).fit(X, Y), ValueError,
+         r"hidden_layer_sizes must be whole numbers.*\[0.5\]"),
+        (lambda: MLPRegressor(hidden_layer_sizes=[10, 2.9]).fit(X, Y), ValueError, r"2.9 is not"),
+        (lambda: MLPRegressor(hidden_layer_sizes=["a"]).fit(X, Y), ValueError, r"'a' is not"),
+        (lambda: MLPRegressor(hidden_layer_sizes=[0]).fit(X, Y), ValueError, r"must be > 0"),
         (lambda: MLPRegressor(max_iter=2).fit(X, Y).predict(X[:, :2]), ValueError,
          "X has 2 features, but MLPRegressor is expecting 3"),
     ],
