@@ -341,13 +341,21 @@ def _train_module(module, X, y, X_val, y_val, X_test, y_test, callbacks, label, 
         kind = task or infer_task(y)
         loss = "cross_entropy" if kind == "classification" else "mse"
     try:
-        return train_module(
+        result = train_module(
             module, X, y, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
             epochs=epochs or MODULE_DEFAULTS["epochs"], optimizer=optimizer or MODULE_DEFAULTS["optimizer"],
             lr=lr if lr is not None else MODULE_DEFAULTS["lr"], momentum=momentum or 0.0, nesterov=nesterov,
             weight_decay=weight_decay or 0.0, loss=loss, batch_size=batch_size, device=device or "auto",
-            seed=seed, callbacks=callbacks, label=label,
+            # --seed seeded everything before the body built the module; seeding
+            # torch again here would change the dropout masks and shuffles that
+            # follow, so the cell would not repeat the same hand-written loop
+            # seeded once at its top (the generator for shuffles takes
+            # torch.initial_seed(), i.e. --seed)
+            seed=None, callbacks=callbacks, label=label,
         )
+        if seed is not None:
+            result.params["seed"] = seed
+        return result
     except ValueError as exc:
         msg = str(exc)
         for prefix, option in _MODULE_ERRORS:

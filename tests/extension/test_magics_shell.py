@@ -248,3 +248,24 @@ def test_an_error_in_the_cell_shows_the_students_line_not_nnwidgets_frames(ip, c
     assert "nn.Sequential(nn.Linear(6, hiden)" in shown and "line 3" in shown
     assert "Could not get source" not in shown
     assert "training_cell.py" not in shown and "magics/training.py" not in shown
+
+
+def test_seed_repeats_the_hand_written_loop_seeded_once(ip):
+    """a5: the lecture's loop seeds numpy and torch once, builds the dropout
+    network and trains it; %%nntrain --seed 1 with the same settings must give
+    the same losses (its seed comes before the body, and only there)."""
+    ip.run_cell(DECODER.replace("DecodingReLuNN(X_train.shape[1], 64)", ""))
+    ip.run_cell(
+        "Xt = torch.tensor(X_train, dtype=torch.float32); Yt = torch.tensor(y_train)\n"
+        "np.random.seed(1); torch.manual_seed(1)\n"
+        "hand = DecodingReLuNN(Xt.shape[1], 64)\n"
+        "opt = torch.optim.SGD(hand.parameters(), lr=0.1, weight_decay=1e-4); lf = nn.CrossEntropyLoss()\n"
+        "hand_losses = []\n"
+        "for _ in range(5):\n"
+        "    out = hand(Xt); opt.zero_grad(); loss = lf(out, Yt); loss.backward(); opt.step()\n"
+        "    hand_losses.append(loss.item())\n"
+    )
+    result = nntrain(ip, "--data Xt,Yt --epochs 5 --optimizer sgd --lr 0.1 --weight-decay 1e-4 "
+                         "--loss cross_entropy --seed 1", "DecodingReLuNN(Xt.shape[1], 64)")
+    np.testing.assert_allclose(result.loss_curve, ip.user_ns["hand_losses"], rtol=1e-6)
+    assert result.params["seed"] == 1
