@@ -31,6 +31,10 @@ import numpy as np
 from nnwidgets.trainer.events import CallbackList, History
 from nnwidgets.trainer.results import TrainResult
 
+# the MLP estimators' divergence rule (nnwidgets.trainer.mlp_engine.DIVERGENCE_FACTOR,
+# not imported here: that module imports torch, this one only when training)
+_DIVERGENCE_FACTOR = 1e6
+
 #: loss name -> (torch.nn class name, task)
 LOSSES = {
     "cross_entropy": ("CrossEntropyLoss", "classification"),
@@ -377,6 +381,7 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
     epoch_times: list[float] = []
     t_start = time.perf_counter()
     last_finite = 0
+    loss0 = None
     try:
         for epoch in range(1, epochs + 1):
             t_epoch = time.perf_counter()
@@ -410,16 +415,26 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
             now = time.perf_counter()
             dt = now - t_epoch
             epoch_times.append(dt)
-            if not math.isfinite(loss_v):
+            if loss0 is None:
+                loss0 = loss_v  # the untrained module's loss (epoch 1 measures it before its step)
+            if not math.isfinite(loss_v) or loss_v > _DIVERGENCE_FACTOR * max(loss0, 1.0):
+                # (the same rule as the MLP estimators: non-finite, or a million
+                # times the starting loss and above 1)
+                from nnwidgets.trainer.estimators import TrainingDivergedWarning
+
                 keep = snapshots[(epoch - 1) % 2] if epoch > 1 else snapshots[epoch % 2]
                 for t, s in zip(state, keep):
                     t.copy_(s)
                 stop_reason = "diverged"
+                what = (f"became non-finite ({loss_v})" if not math.isfinite(loss_v) else
+                        f"exploded to {loss_v:.3g}, {loss_v / max(loss0, 1e-12):.1e} times its value at the "
+                        f"start of training ({loss0:.3g})")
                 warnings.warn(
-                    f"training diverged at epoch {epoch} (loss={loss_v}); stopped and kept the weights "
-                    f"from the start of epoch {max(1, last_finite)}. Try a smaller learning rate "
-                    f"(lr={lr!r}).",
-                    RuntimeWarning,
+                    f"training diverged at epoch {epoch}: the training loss {what}. Stopped; the module keeps "
+                    f"its weights from the start of epoch {max(1, last_finite)}. Use a smaller learning rate "
+                    f"(got lr={lr:g}; try {lr / 10:g}), or standardize X (StandardScaler) if its features "
+                    "have large values.",
+                    TrainingDivergedWarning,
                     stacklevel=2,
                 )
                 break

@@ -110,6 +110,26 @@ def test_divergence_stops_and_keeps_finite_weights():
     assert np.isfinite(res.loss_curve).all()
 
 
+def test_an_exploding_loss_is_divergence_before_it_overflows():
+    """Unscaled features at the default lr: the loss grows a million-fold in a
+    few epochs while still finite. The estimators' rule stops it there, keeps
+    the last good weights, and says which lr was used and what to try."""
+    from nnwidgets.trainer.estimators import TrainingDivergedWarning
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(200, 10)) * 50 + 100).astype(np.float32)  # like the diabetes columns
+    y = X @ rng.normal(size=10) + 150
+    net = nn.Linear(10, 1)
+    with pytest.warns(TrainingDivergedWarning, match=r"exploded to .* times its value.*got lr=0.01; try 0.001"
+                                                     r".*standardize X") as caught:
+        res = train_module(net, X, y, epochs=50, lr=0.01, loss="mse")
+    assert len(caught) == 1
+    assert res.stop_reason == "diverged" and res.epochs < 10
+    assert max(res.loss_curve) < 1e6 * max(res.loss_curve[0], 1.0)  # no exploded epoch is kept
+    out = net(torch.as_tensor(X)).detach()
+    assert torch.isfinite(out).all() and float(out.abs().max()) < 1e8
+
+
 def test_stop_signal_and_callback_stop():
     X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
     y = (X[:, 0] > 0).astype(int)
