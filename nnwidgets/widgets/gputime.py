@@ -474,6 +474,20 @@ def gputime(
         from IPython.display import display
 
         started = time.perf_counter()
+        shown = []
+
+        def show():
+            # the panel appears once measuring starts: options the core rejects
+            # (a typo in --sizes) raise before that, and their cell shows only the error
+            if shown:
+                return
+            shown.append(True)
+            if not target._shown:
+                display(target._repr_mimebundle_(), raw=True, display_id=target._display_id)
+                target._shown = True
+            else:
+                target.refresh()
+                display(target._repr_mimebundle_(), raw=True, display_id=target._display_id)
 
         def progress(i, total, device, n):
             if i >= total:
@@ -482,24 +496,22 @@ def gputime(
             where = device + (f", n = {n:,}" if n is not None else "")
             target.status = (f"measuring {label or 'run'!s} on {where} ({i + 1}/{total}, "
                              f"{time.perf_counter() - started:.1f} s so far)…")
-            target.refresh()
+            if shown:
+                target.refresh()
+            else:
+                show()
 
-        target.status = "starting…"
-        if not target._shown:
-            display(target._repr_mimebundle_(), raw=True, display_id=target._display_id)
-            target._shown = True
-        else:
-            target.refresh()
-            display(target._repr_mimebundle_(), raw=True, display_id=target._display_id)
     try:
         run = time_code(code, namespace=namespace, label=label, progress=progress, **options)
     finally:
         target.status = ""
-        if live:
+        if live and shown:
             target.refresh()
     target.add(run)
     if live:
         from IPython import get_ipython
+
+        show()  # (no device measured anything, all skipped: the panel says why)
 
         ip = get_ipython()
         target._shown_live_in = ip.execution_count if ip is not None else None

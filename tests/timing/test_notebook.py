@@ -57,3 +57,22 @@ def test_gputime_cells_in_a_kernel(tmp_path):
     # showing the panel again in a later cell works (not swallowed by the live display)
     again = saved.cells[4].outputs
     assert len(again) == 1 and 'data-label="torch add"' in _html(again[0])
+
+
+def test_a_cell_with_a_bad_option_shows_only_its_error(tmp_path):
+    """The panel appears when measuring starts: a typo in an option is a
+    one-line error, with no panel above it (which would fill up later with
+    other cells' rows)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+        "%load_ext nnwidgets",
+        "%gputime --sizes abc x = 1",
+        "%%gputime --label ok --min-time 0.01 --max-time 0.05\nx = 1",
+    )]
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    bad, good = nb.cells[1].outputs, nb.cells[2].outputs
+    # (IPython prints a UsageError on stderr, as one line)
+    assert [o["output_type"] for o in bad] == ["stream"] and "UsageError" in bad[0]["text"]
+    assert "--sizes" in bad[0]["text"] and not any("data" in o for o in bad)
+    assert len(good) == 1 and 'data-label="ok"' in _html(good[0])
