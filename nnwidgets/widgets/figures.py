@@ -33,11 +33,12 @@ def figure_png(fig, dpi: int = 80) -> bytes:
     return buf.getvalue()
 
 
-def _plot_curves(ax, curves, log_y: bool):
-    """``curves``: [(label, epochs, loss, val_loss or None)]."""
+def _plot_curves(ax, curves, log_y: bool, colors=None):
+    """``curves``: [(label, epochs, loss, val_loss or None)]; ``colors``: one
+    per curve (default: the palette in order)."""
     any_val = False
     for k, (label, epochs, loss, val) in enumerate(curves):
-        color = COLORS[k % len(COLORS)]
+        color = colors[k] if colors is not None else COLORS[k % len(COLORS)]
         ax.plot(epochs, loss, color=color, lw=1.5, label=f"{label} (train)" if val else label)
         if val is not None and any(v is not None for v in val):
             any_val = True
@@ -98,44 +99,98 @@ def _metric_of(results):
     return None, None
 
 
+def _metric_groups(results) -> list[tuple[str, str, list[int]]]:
+    """(metric key, title, indices of the runs that have it): one bar chart
+    per metric, so that classifiers (accuracy) and regressors (MSE) run in one
+    session are both shown, each on its own axis."""
+    groups = []
+    for key, name in (("test_accuracy", "Test accuracy"), ("test_mse", "Test MSE")):
+        idx = [i for i, r in enumerate(results) if key in r.metrics]
+        if idx:
+            groups.append((key, name, idx))
+    covered = {i for _, _, idx in groups for i in idx}
+    rest = [r for i, r in enumerate(results) if i not in covered]
+    if rest:
+        key, name = _metric_of(rest)
+        if key is not None:
+            idx = [i for i, r in enumerate(results) if i not in covered and key in r.metrics]
+            if idx:
+                groups.append((key, name, idx))
+    return groups
+
+
+_LOSS_TITLES = {"classification": "Training loss (classifiers: cross-entropy)",
+                "regression": "Training loss (regressors: squared error)"}
+
+
+def _loss_groups(results) -> list[tuple[str, list[int]]]:
+    """(title, indices of the runs with a loss curve): classifiers' and
+    regressors' losses have different units, so they get an axis each."""
+    with_curve = [i for i, r in enumerate(results) if len(r.history)]
+    kinds = {}
+    for i in with_curve:
+        kind = "classification" if results[i].task in ("classification", "binary") else "regression"
+        kinds.setdefault(kind, []).append(i)
+    if len(kinds) <= 1:
+        return [("Training loss", with_curve)]
+    return [(_LOSS_TITLES[k], idx) for k, idx in sorted(kinds.items())]
+
+
+def _short(label: str, width: int = 24) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def _fmt_value(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
 def comparison_figure(results: Sequence, *, log_y: bool = False, max_confusion: int = 4):
     """The lecture's comparison charts for ``results`` (TrainResult objects):
     test-metric bars, overlaid loss curves, and predicted-vs-true scatter
     (regression) or confusion matrices (classification)."""
     results = list(results)
     labels = [f"{r.run_id}: {r.label}" if r.run_id is not None else r.label for r in results]
+    colors = [COLORS[i % len(COLORS)] for i in range(len(results))]
     regress = [r for r in results if r.task == "regression" and r.predictions.get("y_pred") is not None]
     classif = [r for r in results if r.task == "classification" and r.predictions.get("y_pred") is not None]
     n_conf = min(len(classif), max_confusion)
     bottom = 1 if (regress or n_conf) else 0
     ncols_bottom = (1 if regress else 0) + n_conf
-    fig = _figure(11, 4.2 + (3.8 if bottom else 0))
-    gs = fig.add_gridspec(1 + bottom, max(2, ncols_bottom))
-    half = max(2, ncols_bottom) // 2
+    metrics = _metric_groups(results)
+    losses = _loss_groups(results)
+    n_top = max(1, len(metrics)) + len(losses)
+    ncols = max(2, ncols_bottom, n_top)
+    fig = _figure(max(11, 4 * n_top), 4.2 + (3.8 if bottom else 0))
+    gs = fig.add_gridspec(1 + bottom, ncols)
+    # the top row: the bar charts, then the loss axes, sharing its columns
+    bounds = [round(k * ncols / n_top) for k in range(n_top + 1)]
+    top = [fig.add_subplot(gs[0, bounds[k]:bounds[k + 1]]) for k in range(n_top)]
 
-    ax_bar = fig.add_subplot(gs[0, :half])
-    key, name = _metric_of(results)
-    if key is not None:
-        values = [r.metrics.get(key, float("nan")) for r in results]
-        ax_bar.bar(range(len(values)), values, color=[COLORS[i % len(COLORS)] for i in range(len(values))])
+    if not metrics:
+        top[0].text(0.5, 0.5, "no metrics", ha="center", va="center")
+    for ax_bar, (key, name, idx) in zip(top, metrics):
+        values = [results[i].metrics.get(key, float("nan")) for i in idx]
+        ax_bar.bar(range(len(values)), values, color=[colors[i] for i in idx])
         ax_bar.set_xticks(range(len(values)))
-        ax_bar.set_xticklabels(labels, rotation=30 if len(values) > 3 else 0, ha="right" if len(values) > 3 else "center", fontsize=8)
+        many = len(values) > 3
+        ax_bar.set_xticklabels([_short(labels[i]) for i in idx], rotation=30 if many else 0,
+                               ha="right" if many else "center", fontsize=8)
         ax_bar.set_ylabel(name)
-        ax_bar.set_title(name, fontsize=10)
+        left_out = len(results) - len(idx)
+        ax_bar.set_title(name + (f" ({left_out} run(s) without it not shown)" if left_out else ""), fontsize=10)
         if key.endswith("accuracy"):
             finite = [v for v in values if math.isfinite(v)]
             if finite:
                 ax_bar.set_ylim(max(0.0, min(finite) - 0.1), 1.0)
         for i, v in enumerate(values):
             if math.isfinite(v):
-                ax_bar.annotate(f"{v:.3g}", (i, v), ha="center", va="bottom", fontsize=8)
-    else:
-        ax_bar.text(0.5, 0.5, "no metrics", ha="center", va="center")
+                ax_bar.annotate(_fmt_value(v), (i, v), ha="center", va="bottom", fontsize=8)
 
-    ax_loss = fig.add_subplot(gs[0, half:])
-    curves = [(lab, r.history.column("epoch"), r.history.column("loss"), None) for lab, r in zip(labels, results)]
-    _plot_curves(ax_loss, curves, log_y)
-    ax_loss.set_title("Training loss", fontsize=10)
+    for ax_loss, (title, idx) in zip(top[max(1, len(metrics)):], losses):
+        curves = [(labels[i], results[i].history.column("epoch"), results[i].history.column("loss"), None)
+                  for i in idx]
+        _plot_curves(ax_loss, curves, log_y, colors=[colors[i] for i in idx])
+        ax_loss.set_title(title, fontsize=10)
 
     col = 0
     if regress:

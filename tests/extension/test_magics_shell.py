@@ -200,6 +200,13 @@ def test_nnruns_table_and_charts(ip):
     assert table.loc[1, "test_mse"] > 0 and 0 <= table.loc[2, "test_accuracy"] <= 1
     assert comparison.png()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "2 run(s)" in repr(comparison)
+    # a regressor and a classifier: each metric has its bars, each loss its axis
+    from nnwidgets.widgets.figures import comparison_figure
+
+    titles = [ax.get_title() for ax in comparison_figure(comparison.runs).axes]
+    assert "Test accuracy (1 run(s) without it not shown)" in titles
+    assert "Test MSE (1 run(s) without it not shown)" in titles
+    assert {"Training loss (classifiers: cross-entropy)", "Training loss (regressors: squared error)"} <= set(titles)
     assert ip.run_line_magic("nnruns", "2").table.index.tolist() == [2]
     assert ip.run_line_magic("nnruns", "--last 1").table.index.tolist() == [2]
     with pytest.raises(UsageError, match="no run 9; recorded runs: 1, 2"):
