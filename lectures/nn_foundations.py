@@ -6,8 +6,8 @@
 # Ample material adapted from http://neuralnetworksanddeeplearning.com
 #
 # The class-quiz questions of this lecture are `Asker` widgets: answer them, and the
-# instructor sees the class's answers live (`nnwidgets quiz serve`; without a server the
-# answers are stored in this notebook's kernel only).
+# instructor sees the class's answers live (`nnwidgets quiz serve`). Without a server your
+# answers are kept on this computer only (in `~/.local/share/nnwidgets/quiz.sqlite`).
 
 # %%
 import numpy as np
@@ -128,20 +128,32 @@ Asker(id="bpcnt", question="A network has 10 input nodes, two hidden layers each
 %load_ext nnwidgets
 
 # %%
-%%gputime --sizes 256,1024 --max-time 0.3
+%%gputime --label "matmul" --sizes 256,1024 --max-time 0.3
 import torch
 a = torch.randn(n, n, device=device)
-b = a @ a
+# --- timed ---
+a @ a
 
 # %% [markdown]
 # ## Effect of learning rate
-# The lecture trained an `MLPClassifier` with learning rates 0.0001, 0.001, 0.01 and 0.1 and
-# plotted the four loss curves in matplotlib's default colours (in that order).
+# The same network trained with four learning rates, 200 iterations each (the lecture used a
+# cheminformatics data set; here the digits, scaled to [0, 1]). Look at the curves, then answer.
 
 # %%
+import warnings
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from nnwidgets import MLPClassifier
+from nnwidgets.datasets import load_digits
+
+warnings.filterwarnings("ignore", category=ConvergenceWarning)  # 200 iterations, on purpose
+digits = load_digits()
+Xtrain, Xtest, Ytrain, Ytest = train_test_split(digits.data / 16, digits.target, random_state=0)
 for lr in [0.0001, 0.001, 0.01, 0.1]:
-    plt.plot([0, 1], np.log10([lr, lr]), label=f'{lr}')
-plt.legend();
+    mlp = MLPClassifier(learning_rate_init=lr, max_iter=200, random_state=0)
+    mlp.fit(Xtrain, Ytrain)
+    plt.plot(mlp.loss_curve_)
+plt.xlabel('Iteration'); plt.ylabel('Loss');
 
 # %%
 Asker(id="lrcolor", question="Which color is from the smallest learning rate?",
@@ -150,3 +162,11 @@ Asker(id="lrcolor", question="Which color is from the smallest learning rate?",
 # %%
 Asker(id="lrcolor2", question="Which color is from the largest learning rate?",
       answers=["blue", "orange", "red", "green"], correct=2)
+
+# %% [markdown]
+# The colours, in the order the curves were drawn (matplotlib's default cycle):
+
+# %%
+for lr in [0.0001, 0.001, 0.01, 0.1]:
+    plt.plot([0, 1], np.log10([lr, lr]), label=f'{lr}')
+plt.ylabel('log10(learning rate)'); plt.legend();

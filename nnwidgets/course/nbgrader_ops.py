@@ -53,13 +53,16 @@ def run_nbgrader(root: pathlib.Path, args: list[str], db_url: str | None = None,
 
 def generate(root: pathlib.Path, assignment: str, db_url: str | None = None) -> pathlib.Path:
     """``nbgrader generate_assignment`` -> ``release/<assignment>/``, then the
+    quiz answers are taken out (:mod:`nnwidgets.course.quiz_answers`) and the
     cells that raise in the untouched release are tagged ``raises-exception``
     (see :mod:`nnwidgets.course.release_tags`)."""
+    from nnwidgets.course.quiz_answers import strip_quiz_answers
     from nnwidgets.course.release_tags import tag_raising_cells
 
     run_nbgrader(root, ["generate_assignment", assignment, "--force"], db_url)
     release = root / "release" / assignment
     for notebook in sorted(release.glob("*.ipynb")):
+        strip_quiz_answers(notebook)  # the class quiz's answers stay in the instructor's copy
         tag_raising_cells(notebook)
     return release
 

@@ -260,7 +260,10 @@ class QuizStore:
     ) -> tuple[Question, bool]:
         """Register a question; returns ``(question, created)``.
 
-        Registering the same definition again is a no-op. A different
+        Registering the same definition again is a no-op, and so is the same
+        text without a correct answer (a student's released copy of a question
+        the instructor's copy registered with its answer); the same text with
+        a correct answer fills in a question that had none. A different
         definition raises :class:`Conflict` unless ``replace=True``; replacing
         keeps the answers when the number of answers is unchanged and clears
         them otherwise (their indices would no longer mean the same thing).
@@ -274,6 +277,16 @@ class QuizStore:
                 old = _row_to_question(rows[0])
                 if old.same_schema(new):
                     return old, False
+                same_text = (old.question, old.answers, old.extra) == (new.question, new.answers, new.extra)
+                if same_text and new.correct is None:
+                    # a student's copy of a question whose answer only the
+                    # instructor's copy holds (released lectures): the same question
+                    return old, False
+                if same_text and old.correct is None and not replace:
+                    # the instructor's copy, after students registered it: the
+                    # answer key is filled in (the votes keep their meaning)
+                    tx.execute("UPDATE quiz_questions SET correct = ? WHERE id = ?", (new.correct, qid))
+                    return Question(**{**old.__dict__, "correct": new.correct}), False
                 if not replace:
                     raise Conflict(
                         f"question {qid!r} is already registered with a different text, answers "

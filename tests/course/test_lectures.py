@@ -31,6 +31,26 @@ def test_every_quiz_question_is_an_asker_verbatim():
         assert f"answers={answers!r}".replace("'", '"') in source.replace("\n      ", " "), qid
 
 
+@pytest.mark.parametrize("lecture", sorted(p.stem for p in (REPO / "lectures").glob("*.py")))
+def test_released_lectures_do_not_give_the_quiz_answers_away(lecture, tmp_path):
+    """The instructor's copy registers each answer on the quiz server; the
+    students' copy has the same Askers without ``correct=``."""
+    from nnwidgets.course.quiz_answers import strip_quiz_answers
+
+    def askers(path):
+        return [c.source for c in nbformat.read(str(path), as_version=4).cells if "Asker(" in c.source]
+
+    source, release = askers(REPO / "source" / "lectures" / f"{lecture}.ipynb"), askers(
+        REPO / "release" / "lectures" / f"{lecture}.ipynb")
+    assert source and all("correct=" in a for a in source)
+    assert len(release) == len(source) and not any("correct" in a for a in release)
+    # stripping is exactly the removal of the keyword: the rest of each call is the same
+    copy = tmp_path / "lecture.ipynb"
+    copy.write_bytes((REPO / "source" / "lectures" / f"{lecture}.ipynb").read_bytes())
+    assert strip_quiz_answers(copy) == len(source)
+    assert askers(copy) == release
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lecture", sorted(p.stem for p in (REPO / "lectures").glob("*.py")))
 def test_lecture_notebook_runs(lecture, tmp_path, monkeypatch):

@@ -101,6 +101,20 @@ def test_register_is_idempotent_and_conflicts_need_replace(store):
     assert store.counts("q") == [0, 0, 0]  # indices changed meaning: cleared
 
 
+def test_released_copies_without_the_answer_are_the_same_question(store):
+    """Released lectures drop ``correct=``: the students' Askers and the
+    instructor's (with the answer) register one question, in either order."""
+    q, _ = store.register("lr", "Which?", ["a", "b", "c"], correct=2)  # the instructor's copy first
+    assert store.register("lr", "Which?", ["a", "b", "c"]) == (q, False)  # a student's copy
+    assert store.get("lr").correct == 2
+    store.register("lr2", "Which?", ["a", "b"])  # students first
+    store.submit("lr2", "s", 1)
+    store.register("lr2", "Which?", ["a", "b"], correct=1)  # the instructor's copy fills the key in
+    assert store.get("lr2").correct == 1 and store.counts("lr2") == [0, 1]
+    with pytest.raises(Conflict):  # a different key is still a conflict
+        store.register("lr2", "Which?", ["a", "b"], correct=0)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(qid="bad id"), "invalid question id"),
     (dict(qid="students"), "reserved"),
