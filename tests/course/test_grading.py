@@ -46,16 +46,20 @@ def test_model_fitted_on_the_test_set_is_detected(make, split, capsys):
     assert "trained on the test set" in out and "likely cause" in out
 
 
-def test_mlp_fitted_on_the_test_set_is_detected_from_samples_seen(split, capsys):
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])  # a4 uses lbfgs, which records no t_
+def test_mlp_fitted_on_the_test_set_is_detected_from_samples_seen(split, capsys, solver):
     from nnwidgets import MLPClassifier
 
     X_train, X_test, y_train, y_test = split
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cheat = MLPClassifier(hidden_layer_sizes=[8], max_iter=20, random_state=0).fit(X_test, y_test)
+        make = lambda: MLPClassifier(hidden_layer_sizes=[8], max_iter=20, random_state=0, solver=solver)
+        cheat = make().fit(X_test, y_test)
+        good = make().fit(X_train, y_train)
     out = _fails(capsys, check_trained_on, cheat, X_train, y_train, X_test, y_test, name="net",
                  refit=False)
     assert f"{len(X_test)} samples" in out
+    check_trained_on(good, X_train, y_train, X_test, y_test, name="net", refit=False)
 
 
 def test_hard_coded_metric_is_caught_and_true_one_passes(split, capsys):
