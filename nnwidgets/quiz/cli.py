@@ -4,7 +4,7 @@
 - ``token``: print the instructor token, or reissue a student's token.
 - ``list``: the questions and their counts.
 - ``export``: the answers as CSV.
-- ``lock`` / ``unlock`` / ``reveal`` / ``hide`` / ``reset``: instructor actions
+- ``lock`` / ``unlock`` / ``reveal`` / ``hide`` / ``reset`` / ``delete``: instructor actions
   on one question, straight on the database.
 """
 
@@ -75,16 +75,26 @@ def register(subparsers) -> None:
         ("reveal", "show the correct answer to the students"),
         ("hide", "hide the correct answer again"),
         ("reset", "delete a question's answers and unlock and hide it"),
+        ("delete", "delete a question and its answers (a junk question a student registered)"),
     ):
-        p = sub.add_parser(name, help=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
         _db_arg(p)
         p.add_argument("question", help="question id")
         p.set_defaults(func=_action, action=name)
 
 
-def _open(args):
+def _open(args, create: bool = False):
+    """The store at ``--db``. Only ``serve`` creates one: for the other commands
+    a SQLite file that does not exist is a mistyped --db, not a new class."""
     from nnwidgets.quiz.store import open_store
 
+    db = str(args.db)
+    if not create and "://" not in db and not os.path.exists(db):
+        raise SystemExit(
+            f"nnwidgets quiz: no quiz database at {db!r}; pass the --db the server uses "
+            "(default: $NNWIDGETS_QUIZ_DB, else ./quiz.sqlite in the current folder), or start one "
+            "with `nnwidgets quiz serve --db PATH`"
+        )
     try:
         return open_store(args.db)
     except (ValueError, ImportError) as exc:
@@ -190,6 +200,8 @@ def _action(args) -> int:
                 store.set_locked(args.question, args.action == "lock")
             elif args.action in ("reveal", "hide"):
                 store.set_revealed(args.question, args.action == "reveal")
+            elif args.action == "delete":
+                store.delete(args.question)
             else:
                 store.reset(args.question)
         except QuizError as exc:

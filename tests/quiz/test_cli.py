@@ -44,6 +44,21 @@ def test_instructor_commands(tmp_path):
         assert store.counts("nand") == [0, 0] and not store.get("nand").locked
     out = nnw("lock", "--db", db, "missing")
     assert out.returncode == 1 and "missing" in out.stderr
+    # a junk question goes with its answers
+    out = nnw("delete", "--db", db, "nand")
+    assert out.returncode == 0 and "nand: delete done" in out.stdout
+    assert nnw("list", "--db", db).stdout.strip() == "no questions registered"
+    out = nnw("delete", "--db", db, "nand")
+    assert out.returncode == 1 and "no question 'nand'" in out.stderr
+
+
+def test_a_mistyped_db_is_an_error_not_a_new_empty_class(tmp_path):
+    typo = tmp_path / "typo" / "quiz.sqlite"
+    for args in (["list"], ["export"], ["token"], ["lock", "q"]):
+        out = nnw(*args, "--db", str(typo))
+        assert out.returncode != 0 and "no quiz database at" in out.stderr, args
+        assert "Traceback" not in out.stderr
+    assert not (tmp_path / "typo").exists()  # nothing created, not even the folder
 
 
 def test_serve_help_and_bad_db():
