@@ -114,6 +114,16 @@ def _forget_submission(root: pathlib.Path, assignment: str, student: str, db_url
         pass
 
 
+def _points(root, assignment, student, db_url) -> str:
+    from nnwidgets.course.nbgrader_ops import auto_points
+
+    try:
+        score, maximum = auto_points(root, assignment, student, db_url)
+    except Exception:  # (the score is a courtesy: grading itself went through)
+        return ""
+    return f"{score:g}/{maximum:g} autograded points, "
+
+
 def cmd_autograde(args) -> int:
     from nnwidgets.course.nbgrader_ops import NbgraderError, autograde
 
@@ -138,7 +148,7 @@ def cmd_autograde(args) -> int:
                 problem = "nbgrader failed: " + nbgrader_reason(str(exc))
                 _forget_submission(root, args.id, student, args.db)
         if problem is None:
-            print(f"{time.perf_counter() - start:.1f} s")
+            print(f"{_points(root, args.id, student, args.db)}{time.perf_counter() - start:.1f} s")
         else:
             failed.append((student, problem))
             print(f"NOT GRADED: {problem}")

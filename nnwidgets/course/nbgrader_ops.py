@@ -107,6 +107,16 @@ def scores(root: pathlib.Path, assignment: str, student: str, db_url: str | None
         return {g.name: (g.score, g.max_score) for g in submission.grades}
 
 
+def auto_points(root: pathlib.Path, assignment: str, student: str, db_url: str | None = None) -> tuple:
+    """(score, max score) of one submission's autograded (code) cells."""
+    from nbgrader.api import Gradebook
+
+    url = db_url or os.environ.get("NNWIDGETS_GRADEBOOK_URL") or f"sqlite:///{root / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        submission = gb.find_submission(assignment, student)
+        return float(submission.code_score), float(submission.max_code_score)
+
+
 def overview(root: pathlib.Path, db_url: str | None = None):
     """A DataFrame: one row per (student, assignment) with the score and max
     score, the autograded (code) and hand-graded (written) parts apart, and

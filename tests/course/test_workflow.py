@@ -163,6 +163,8 @@ def test_autograde_command_grades_everyone_despite_broken_submissions(tmp_path, 
     assert run("autograde", assignment, "--timeout", "60") == 1  # some were not graded
     out = capsys.readouterr()
     assert "Traceback" not in out.out + out.err
+    full = sum(graded_ids(key).values())
+    assert f"c-key ... {full:g}/{full:g} autograded points" in out.out
     assert "a-broken" in out.err and "not valid JSON" in out.err
     assert "b-renamed" in out.err and "a4_digits-Copy1.ipynb" in out.err
     points = graded_ids(key)
