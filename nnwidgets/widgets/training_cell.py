@@ -10,9 +10,11 @@ nothing of magics: bad options raise :class:`TrainingCellError` (a
 from __future__ import annotations
 
 import ast
+import contextlib
 import itertools
 import linecache
 import random
+import warnings
 from typing import Any
 
 import numpy as np
@@ -122,6 +124,30 @@ def parse_grid(text: str) -> dict:
 
 
 _cell_ids = itertools.count(1)
+
+
+@contextlib.contextmanager
+def _warnings_from_the_cell():
+    """Warnings raised while the cell trains (a ConvergenceWarning from the
+    estimator's fit, a TrainingDivergedWarning from the trainer) are shown as
+    the cell's, ``%%nntrain:1: ConvergenceWarning: ...``, once each, instead of
+    pointing at the library line that raised them. The notebook's own filters
+    (``warnings.filterwarnings("ignore", ...)``) still apply."""
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("default")  # once per library line (not one per epoch)
+            try:
+                yield
+            finally:
+                caught = list(recorded)
+    finally:
+        seen = set()
+        for w in caught:
+            key = (w.category, str(w.message))
+            if key not in seen:
+                seen.add(key)
+                warnings.warn_explicit(w.message, w.category, "%%nntrain", 1)
 
 
 def _cache_source(source: str, shell=None) -> str:
@@ -283,23 +309,24 @@ def run_training_cell(
                         finalize_on_fit_end=param_grid is None)
     callbacks = [plot]
     try:
-        if param_grid is not None:
-            result = _sweep(obj, param_grid, X, y, X_val, y_val, X_test, y_test, callbacks,
-                            dict(epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
-                                 weight_decay=weight_decay, loss=loss, batch_size=batch_size, device=device,
-                                 seed=seed))
-            plot.finalize()
-        elif isinstance(obj, torch.nn.Module):
-            result = _train_module(obj, X, y, X_val, y_val, X_test, y_test, callbacks, label,
-                                   epochs, optimizer, lr, momentum, nesterov, weight_decay, loss,
-                                   batch_size, device, seed, task)
-        elif hasattr(obj, "fit"):
-            result = _train_estimator(obj, X, y, X_val, X_test, y_test, callbacks, label, epochs, optimizer,
-                                      lr, momentum, nesterov, weight_decay, loss, batch_size, device, seed)
-        else:
-            raise TrainingCellError(
-                "--model", f"{type(obj).__name__} is neither a torch.nn.Module nor an estimator with fit()"
-            )
+        with _warnings_from_the_cell():
+            if param_grid is not None:
+                result = _sweep(obj, param_grid, X, y, X_val, y_val, X_test, y_test, callbacks,
+                                dict(epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
+                                     weight_decay=weight_decay, loss=loss, batch_size=batch_size, device=device,
+                                     seed=seed))
+                plot.finalize()
+            elif isinstance(obj, torch.nn.Module):
+                result = _train_module(obj, X, y, X_val, y_val, X_test, y_test, callbacks, label,
+                                       epochs, optimizer, lr, momentum, nesterov, weight_decay, loss,
+                                       batch_size, device, seed, task)
+            elif hasattr(obj, "fit"):
+                result = _train_estimator(obj, X, y, X_val, X_test, y_test, callbacks, label, epochs, optimizer,
+                                          lr, momentum, nesterov, weight_decay, loss, batch_size, device, seed)
+            else:
+                raise TrainingCellError(
+                    "--model", f"{type(obj).__name__} is neither a torch.nn.Module nor an estimator with fit()"
+                )
     finally:
         plot.finalize()  # the image before the result (a live view, or a training too short to have shown one)
     if param_grid is None:

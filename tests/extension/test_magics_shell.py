@@ -276,3 +276,20 @@ def test_seed_repeats_the_hand_written_loop_seeded_once(ip):
                          "--loss cross_entropy --seed 1", "DecodingReLuNN(Xt.shape[1], 64)")
     np.testing.assert_allclose(result.loss_curve, ip.user_ns["hand_losses"], rtol=1e-6)
     assert result.params["seed"] == 1
+
+
+def test_warnings_of_the_training_are_the_cells_and_shown_once(ip):
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nntrain(ip, "--data X,y --epochs 3", "from nnwidgets import MLPRegressor\nMLPRegressor(hidden_layer_sizes=[4])")
+    convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(convergence) == 1 and "Maximum iterations (3)" in str(convergence[0].message)
+    assert convergence[0].filename == "%%nntrain"  # not estimator_training.py or scikit-learn's file
+    # the notebook's own filters still decide
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        nntrain(ip, "--data X,y --epochs 3", "from nnwidgets import MLPRegressor\nMLPRegressor(hidden_layer_sizes=[4])")
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
