@@ -25,6 +25,16 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+_ENDINGS = {
+    "max_iter": "ran all its epochs (max_iter)",
+    "converged": "converged (the loss stopped improving)",
+    "early_stopping": "stopped early (the validation score stopped improving)",
+    "diverged": "diverged (see the warning)",
+    "interrupted": "interrupted (Ctrl-C)",
+    "stopped": "stopped (Stop button or a callback)",
+}
+
+
 @dataclass
 class TrainResult:
     """What one training run produced.
@@ -122,11 +132,17 @@ class TrainResult:
                 row[key] = self.timings[key]
         return row
 
+    def ending(self) -> str:
+        """How the training ended, in words (``stop_reason`` is the code)."""
+        if self.epochs == 0 and self.stop_reason == "converged":
+            return "fitted (not trained in epochs)"  # LinearRegression, SVC...
+        return _ENDINGS.get(self.stop_reason, f"ended: {self.stop_reason}")
+
     def __repr__(self) -> str:
         head = f"TrainResult({self.label or type(self.model).__name__}"
         if self.run_id is not None:
             head += f", run {self.run_id}"
-        parts = [head + f", {self.epochs} epochs on {self.device}, stopped: {self.stop_reason})"]
+        parts = [head + f", {self.epochs} epochs on {self.device}, {self.ending()})"]
         if self.metrics:
             parts.append("  metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in self.metrics.items()))
         t = self.timings

@@ -44,18 +44,19 @@ def result_html(result) -> str:
         rows.append(f"<tr><th>time per epoch</th><td>{_num(1e3 * t['per_epoch_s'])} ms (median)</td></tr>")
     if t.get("samples_per_s"):
         rows.append(f"<tr><th>throughput</th><td>{t['samples_per_s']:,.0f} samples/s</td></tr>")
-    stop = html.escape(str(result.stop_reason))
+    ending = getattr(result, "ending", None)
+    stop = ending() if callable(ending) else f"stopped: {result.stop_reason}"
     note = {
-        "stopped": " (Stop button or callback; model kept)",
-        "interrupted": " (interrupted; model kept)",
-        "diverged": " (loss became non-finite; last finite weights kept)",
+        "stopped": "; model kept",
+        "interrupted": "; model kept",
+        "diverged": "; the last good weights are kept",
     }.get(result.stop_reason, "")
     run = f"run {result.run_id}: " if result.run_id is not None else ""
     return (
         '<div class="nnw-result" style="font-size:12px">'
         f"<b>{html.escape(run)}{html.escape(result.label or type(result.model).__name__)}</b> "
         f"· {result.epochs} epochs on <code>{html.escape(str(result.device))}</code> "
-        f"· stopped: {stop}{html.escape(note)}"
+        f"· {html.escape(stop)}{html.escape(note)}"
         '<table style="margin-top:4px;border-collapse:collapse">' + "".join(rows) + "</table>"
         "<div style=\"color:#666\">model: <code>.model</code> · history: <code>.history</code> · "
         "compare runs: <code>%nnruns</code></div></div>"

@@ -283,7 +283,9 @@ def test_warnings_of_the_training_are_the_cells_and_shown_once(ip):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        nntrain(ip, "--data X,y --epochs 3", "from nnwidgets import MLPRegressor\nMLPRegressor(hidden_layer_sizes=[4])")
+        result = nntrain(ip, "--data X,y --epochs 3",
+                         "from nnwidgets import MLPRegressor\nMLPRegressor(hidden_layer_sizes=[4])")
+    assert "3 epochs on cpu, ran all its epochs (max_iter)" in repr(result)  # not "stopped: max_iter"
     convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert len(convergence) == 1 and "Maximum iterations (3)" in str(convergence[0].message)
     assert convergence[0].filename == "%%nntrain"  # not estimator_training.py or scikit-learn's file
