@@ -233,6 +233,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self._alarm = Alarm(self._on_alarm)
         self._fit_cell = None  # the notebook cell (execution count) of the latest fit
         self._finalized_points = 0  # points already in a final image or summary
+        self._said_empty_end = False  # a fit that ended with no epoch at all was reported
         self._finalize_hook = None  # the post_run_cell callback that will finalize, when one is due
         self._offset = 0
         self._fit_t0 = time.perf_counter()
@@ -617,8 +618,13 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             if self.mode == "widget" and (self._handle is not None or _in_ipython()):
                 curves = self.curves()  # read once for the text and the image
                 npoints = sum(len(c[1]) for c in curves)
-                if self._handle is not None or npoints > self._finalized_points:
+                # (a fit that diverged or failed in its first epoch has no curve,
+                # but its end is said, once, where the plot would have been)
+                empty_end = (not npoints and self.status in ("diverged", "failed")
+                             and not self._said_empty_end)
+                if self._handle is not None or npoints > self._finalized_points or empty_end:
                     self._finalized_points = npoints
+                    self._said_empty_end = self._said_empty_end or empty_end
                     bundle = {"text/plain": self._summary(curves)}
                     if self.static_image and npoints:
                         try:

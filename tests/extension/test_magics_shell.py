@@ -295,3 +295,15 @@ def test_warnings_of_the_training_are_the_cells_and_shown_once(ip):
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         nntrain(ip, "--data X,y --epochs 3", "from nnwidgets import MLPRegressor\nMLPRegressor(hidden_layer_sizes=[4])")
     assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+def test_a_fit_that_diverges_at_once_still_says_so_where_the_plot_goes(ip):
+    from IPython.utils.capture import capture_output
+
+    with capture_output() as captured, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = nntrain(ip, "--data X,y --epochs 5 --progress widget",
+                         "from nnwidgets import MLPRegressor\nMLPRegressor(learning_rate_init=1e6, batch_size=10)")
+    assert result.stop_reason == "diverged" and result.epochs == 0
+    shown = [o.data.get("text/plain", "") for o in captured.outputs]
+    assert any(text.startswith("Loss curves (diverged)") and "no epochs" in text for text in shown), shown
