@@ -53,7 +53,7 @@ class RunComparison:
         if not self.runs:
             return {"text/plain": repr(self)}
         with _pd_options():
-            table_html = self.table.to_html(float_format=lambda v: f"{v:.4g}", na_rep="–", border=0)
+            table_html = self.table.to_html(float_format=_fmt_cell, na_rep="–", border=0)
         img = base64.b64encode(self.png()).decode("ascii")
         html_out = (
             f'<div class="nnw-runs"><b>{len(self.runs)} training run(s)</b>{table_html}'
@@ -68,12 +68,16 @@ class RunComparison:
             print(repr(self))
             return
         with _pd_options():
-            table_html = self.table.to_html(float_format=lambda v: f"{v:.4g}", na_rep="–", border=0)
+            table_html = self.table.to_html(float_format=_fmt_cell, na_rep="–", border=0)
         display({"text/html": table_html, "text/plain": repr(self)}, raw=True)
         display(
             {"image/png": base64.b64encode(self.png()).decode("ascii"), "text/plain": "<run comparison charts>"},
             raw=True,
         )
+
+
+def _fmt_cell(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 10_000 else f"{v:.4g}"
 
 
 class _pd_options:
@@ -95,6 +99,9 @@ def _frame(runs):
     if not len(frame):
         return frame
     frame = frame.set_index("run")
+    frame = frame.dropna(axis=1, how="all")  # (a metric no run has: a column of dashes)
+    if "samples_per_s" in frame.columns:  # whole samples per second, not 3.9161e+05
+        frame["samples_per_s"] = frame["samples_per_s"].round(0)
     cols = [c for c in _TABLE_COLUMNS if c in frame.columns]
     return frame[cols + [c for c in frame.columns if c not in cols]]
 
