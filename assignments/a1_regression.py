@@ -201,7 +201,8 @@ net_5x30_test_MSE = mean_squared_error(y_test, net_5x30_test_pred)
 # And even more layers: the lecture trained 10 hidden layers of **1000** neurons (10 million
 # weights) for up to 10,000 iterations, which takes many minutes on a laptop CPU. We keep
 # its point with 10 hidden layers of **100** neurons and at most 100 iterations: many more
-# parameters than patients do not give a better test error.
+# parameters than patients do not give a better test error. (Capping the iterations makes
+# scikit-learn print a `ConvergenceWarning`, "Maximum iterations reached": expected here.)
 
 # %%
 net_10x100 = MLPRegressor(hidden_layer_sizes=[100] * 10, random_state=1, max_iter=100)
@@ -289,7 +290,8 @@ X_train.shape, X_test.shape
 # %% [markdown]
 # ### Exercise 3: a deeper network for V1
 # Use a neural network with **three hidden layers of 100 neurons** (`random_state=1`; we
-# cap `max_iter` at 100 instead of the lecture's 10,000 to keep it fast) to predict the
+# cap `max_iter` at 100 instead of the lecture's 10,000 to keep it fast: the
+# `ConvergenceWarning` that follows is expected) to predict the
 # grating orientation. Store `net_v1_3x100`, `net_v1_3x100_test_pred` and `net_v1_3x100_test_MSE`.
 
 # %% [solution] id=net-v1-3x100

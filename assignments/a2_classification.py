@@ -252,7 +252,8 @@ check_value(mice_svc_accuracy, {{published:mice_svc_accuracy}}, "accuracy of the
 # Too small: the model takes forever to converge. Too large: the weights bounce all over the place.
 # Fit `MLPClassifier(hidden_layer_sizes=[100], learning_rate_init=lr, random_state=1,
 # max_iter=200)` on the protein training set for each `lr` in `[1e-6, 1e-3, 1, 1e6]` (the lecture
-# used `max_iter=10000`; 200 iterations show the same ranking) and store
+# used `max_iter=10000`; 200 iterations show the same ranking, and the `ConvergenceWarning`s
+# they cause are expected; `lr=1e6` also warns that training diverged) and store
 # `lr_results[lr] = (seconds, n_iter_, test accuracy)`; plot the loss curves.
 
 # %% [solution] id=learning-rates

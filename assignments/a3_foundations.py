@@ -343,13 +343,15 @@ check_array(l2_update(np.array([0.5, -2.0]), np.array([1.0, -4.0]), 0.1, 0.3, 1)
 %load_ext nnwidgets
 
 # %%
-%%gputime --sizes 256,1024 --max-time 0.5
+%%gputime --label "matmul float32" --sizes 256,1024 --max-time 0.5
 a = torch.randn(n, n, device=device)
-b = a @ a
+# --- timed ---
+a @ a
 
 # %% [markdown]
 # **Question.** When is a GPU faster than the CPU for this operation, and why is it slower for
-# small `n`?
+# small `n`? (Without a GPU here, answer from what you know, or run the cell on a machine with
+# one, such as a Colab GPU runtime.)
 
 # %% [answer] id=q-gpu points=1
 # For large n: thousands of GPU cores multiply in parallel. For small n the fixed costs (kernel
