@@ -59,7 +59,11 @@ def generate(root: pathlib.Path, assignment: str, db_url: str | None = None) -> 
     from nnwidgets.course.quiz_answers import strip_quiz_answers
     from nnwidgets.course.release_tags import tag_raising_cells
 
-    run_nbgrader(root, ["generate_assignment", assignment, "--force"], db_url)
+    from nnwidgets.course.layout import LECTURES
+
+    # (the lectures are released, never graded: kept out of the gradebook and its exports)
+    extra = ["--no-db"] if assignment == LECTURES else []
+    run_nbgrader(root, ["generate_assignment", assignment, "--force", *extra], db_url)
     release = root / "release" / assignment
     for notebook in sorted(release.glob("*.ipynb")):
         strip_quiz_answers(notebook)  # the class quiz's answers stay in the instructor's copy

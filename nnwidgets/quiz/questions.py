@@ -101,6 +101,11 @@ def make_question(qid, question, answers, extra=None, correct=None) -> Question:
             f"a question needs {MIN_ANSWERS} to {MAX_ANSWERS} answers, got {len(answers)}"
         )
     answers = tuple(_check_text(a, f"answer {i}", MAX_ANSWER_CHARS) for i, a in enumerate(answers))
+    for i, a in enumerate(answers):
+        if not a.strip():
+            raise InvalidInput(f"answer {i} is empty; every answer needs a text")
+        if a in answers[:i]:
+            raise InvalidInput(f"answer {i} ({a!r}) repeats answer {answers.index(a)}; answers must differ")
     if extra is not None:
         if isinstance(extra, (str, bytes)) or not isinstance(extra, (list, tuple)):
             raise InvalidInput("extra must be a list of strings (one per answer) or null")

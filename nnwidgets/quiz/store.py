@@ -265,8 +265,9 @@ class QuizStore:
         the instructor's copy registered with its answer); the same text with
         a correct answer fills in a question that had none. A different
         definition raises :class:`Conflict` unless ``replace=True``; replacing
-        keeps the answers when the number of answers is unchanged and clears
-        them otherwise (their indices would no longer mean the same thing).
+        keeps the votes when the answer texts are unchanged (a reworded
+        question, a new correct answer) and clears them otherwise (their
+        indices would no longer mean the same thing).
         """
         new = make_question(qid, question, answers, extra, correct)
         with self._transaction() as tx:
@@ -293,7 +294,7 @@ class QuizStore:
                         "or correct answer; the instructor can replace it (PUT with the "
                         "instructor token) or choose another id"
                     )
-                if len(old.answers) != len(new.answers):
+                if old.answers != new.answers:  # a vote for "a" must not become one for "x"
                     tx.execute("DELETE FROM quiz_answers WHERE question_id = ?", (qid,))
                 tx.execute(
                     "UPDATE quiz_questions SET question = ?, answers = ?, extra = ?, correct = ? "

@@ -99,6 +99,9 @@ def test_register_is_idempotent_and_conflicts_need_replace(store):
     assert store.counts("q") == [0, 1]  # same number of answers: kept
     store.register("q", "Q?", ["a", "b", "c"], replace=True)
     assert store.counts("q") == [0, 0, 0]  # indices changed meaning: cleared
+    store.submit("q", "s", 0)
+    store.register("q", "Q?", ["x", "b", "c"], replace=True)
+    assert store.counts("q") == [0, 0, 0]  # same count, other texts: a vote for "a" is not one for "x"
 
 
 def test_released_copies_without_the_answer_are_the_same_question(store):
@@ -121,6 +124,8 @@ def test_released_copies_without_the_answer_are_the_same_question(store):
     (dict(answers=["only one"]), "2 to 26 answers"),
     (dict(answers="ab"), "list of strings"),
     (dict(answers=["a", 3]), "answer 1 must be a string"),
+    (dict(answers=["a", " "]), "answer 1 is empty"),
+    (dict(answers=["a", "b", "a"]), "answer 2 .'a'. repeats answer 0"),
     (dict(question="x" * 5000), "limit is 4000"),
     (dict(correct=5), "out of range"),
     (dict(extra=["one"]), "one .possibly empty. text per answer"),
