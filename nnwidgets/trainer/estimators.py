@@ -710,6 +710,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             y_pred = y_pred.ravel()
         if y_pred.ndim == 1:
             return np.vstack([1 - y_pred, y_pred]).T
+        if self.out_activation_ == "softmax":
+            # a float32 softmax sums to 1 within ~1e-7 only: scikit-learn's
+            # log_loss / neg_log_loss would warn on every call
+            y_pred = y_pred / y_pred.sum(axis=1, keepdims=True)
         return y_pred
 
     def __sklearn_tags__(self):

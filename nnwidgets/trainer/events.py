@@ -40,7 +40,15 @@ STOP_REASONS = ("max_iter", "converged", "early_stopping", "diverged", "interrup
 
 
 class Callback:
-    """Base class for training callbacks. Override the hooks you need."""
+    """Base class for training callbacks. Override the hooks you need.
+
+    A callback is shared, not copied, by ``sklearn.base.clone`` (which
+    deep-copies an estimator's parameters): the callback you pass to an
+    estimator sees the fits of its clones too (a grid search's folds and
+    refit), as a Stop button stops them all."""
+
+    def __deepcopy__(self, memo) -> "Callback":
+        return self
 
     def on_fit_begin(self, **kwargs: Any) -> None:
         pass
@@ -60,11 +68,6 @@ class StopSignal(Callback):
 
     def __init__(self) -> None:
         self._event = threading.Event()
-
-    def __deepcopy__(self, memo) -> "StopSignal":
-        # sklearn's clone() deep-copies parameters: clones of an estimator
-        # share one Stop button, so a click stops every model of a search.
-        return self
 
     def __getstate__(self) -> dict:
         return {"is_set": self._event.is_set()}

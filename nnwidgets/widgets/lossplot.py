@@ -139,6 +139,11 @@ def _fmt_loss(v) -> str:
     return f"{v:.4g}"
 
 
+def _fresh_plot(title, mode, update_interval, static_image) -> "LiveLossPlot":
+    """Unpickling a LiveLossPlot: a new plot with the same settings."""
+    return LiveLossPlot(title, mode=mode, update_interval=update_interval, static_image=static_image)
+
+
 class LiveLossPlot(anywidget.AnyWidget, Callback):
     """Live training curves; pass it in ``callbacks=``.
 
@@ -242,6 +247,16 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self._last_record: dict | None = None
         self._stop_reason: str | None = None
         self.on_msg(self._on_frontend_msg)
+
+    def __deepcopy__(self, memo) -> "LiveLossPlot":
+        # clone() of an estimator that has this plot as a callback (a grid
+        # search): the clones draw on this plot (ipywidgets refuses copies)
+        return self
+
+    def __reduce__(self):
+        # a pickled estimator keeps a fresh plot with the same settings, not
+        # this live widget (its comm and view belong to this kernel)
+        return (_fresh_plot, (self.title, self.mode, self.update_interval, self.static_image))
 
     def __repr__(self) -> str:
         # also the text/plain fallback shown by frontends without widget support

@@ -104,6 +104,38 @@ def test_gridsearchcv_and_clone_work_unchanged():
     assert accuracy_score(y, best.predict(X)) > 0.7
 
 
+def test_callbacks_are_shared_by_clones_and_a_plot_does_not_stop_search_or_pickle():
+    """clone() deep-copies parameters: a callback (a live plot, a recorder)
+    on the estimator would be copied away from the user, or fail to copy
+    (widgets). Callbacks are shared by clones instead, as a StopSignal is."""
+    import pickle
+
+    from nnwidgets.trainer.events import Callback
+    from nnwidgets.widgets.lossplot import LiveLossPlot
+
+    class Count(Callback):
+        fits = 0
+
+        def on_fit_begin(self, **kw):
+            self.fits += 1
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int)
+    count, plot = Count(), LiveLossPlot(mode="none")
+    est = MLPClassifier(hidden_layer_sizes=[4], max_iter=5, callbacks=[count, plot])
+    twin = clone(est)
+    assert twin.callbacks[0] is count and twin.callbacks[1] is plot
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        GridSearchCV(est, {"alpha": [1e-4, 1e-3]}, cv=2).fit(X, y)
+        assert count.fits == 2 * 2 + 1  # every fold of every candidate, and the refit
+        fitted = MLPClassifier(hidden_layer_sizes=[4], max_iter=5, callbacks=[plot]).fit(X, y)
+    again = pickle.loads(pickle.dumps(fitted))  # (a widget is not pickled: a fresh plot comes back)
+    np.testing.assert_array_equal(again.predict(X), fitted.predict(X))
+    assert isinstance(again.callbacks[0], LiveLossPlot) and again.callbacks[0] is not plot
+
+
 def test_extra_parameters_are_sklearn_params():
     est = MLPRegressor()
     params = est.get_params()
@@ -145,7 +177,13 @@ def test_classifier_partial_fit_needs_classes_and_predict_proba_sums_to_one():
     clf.partial_fit(X[20:], y[20:])
     proba = clf.predict_proba(X)
     assert proba.shape == (50, 5)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    # to float64 precision, as scikit-learn's: its log_loss warns when rows do not sum to 1
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    from sklearn.metrics import log_loss
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_loss(y, proba, labels=clf.classes_)
     assert set(clf.predict(X)) <= set(clf.classes_)
     with pytest.raises(AttributeError, match="partial_fit"):
         MLPClassifier(solver="lbfgs").partial_fit(X, y, classes=np.unique(y))
