@@ -121,6 +121,35 @@ def _as_array(data, name):
     return arr
 
 
+def _check_finite(a, name) -> None:
+    """NaN or infinity in the data: an error naming it, not a 'divergence'."""
+    if a is None:
+        return
+    try:
+        import torch
+
+        if isinstance(a, torch.Tensor):
+            bad = (~torch.isfinite(a)).nonzero() if a.is_floating_point() else None
+            if bad is not None and len(bad):
+                raise ValueError(f"{name} contains NaN or infinity (first at index "
+                                 f"{tuple(bad[0].tolist())}); remove or impute those values before training")
+            return
+    except ImportError:  # pragma: no cover - torch is there when training
+        pass
+    arr = np.asarray(a)
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        first = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise ValueError(f"{name} contains NaN or infinity (first at index {first}); remove or impute "
+                         "those values before training")
+
+
+def _labels_1d(y):
+    """Class labels as a column (n, 1) are the same labels as (n,)."""
+    if y is not None and getattr(y, "ndim", 1) == 2 and y.shape[1] == 1:
+        return y.reshape(-1)
+    return y
+
+
 class _Targets:
     """Encodes targets for the loss: class indices (any labels -> 0..C-1) or floats."""
 
@@ -268,6 +297,18 @@ def train_module(
         raise ValueError("give both X_test and y_test, or neither")
     Xv, yv = features(X_val, "X_val"), _as_array(y_val, "y_val")
     Xt, yt = features(X_test, "X_test"), _as_array(y_test, "y_test")
+    # everything checked before the first epoch: a mistake in the test data
+    # must not cost the training (and its result)
+    for name, a in (("X", Xn), ("y", yn), ("X_val", Xv), ("y_val", yv), ("X_test", Xt), ("y_test", yt)):
+        _check_finite(a, name)
+    for xs, ys, xname, yname in ((Xv, yv, "X_val", "y_val"), (Xt, yt, "X_test", "y_test")):
+        if xs is not None and len(xs) != len(ys):
+            raise ValueError(f"{xname} has {len(xs)} samples but {yname} has {len(ys)}; they must match")
+        if xs is not None and tuple(xs.shape[1:]) != tuple(Xn.shape[1:]):
+            raise ValueError(f"{xname} has samples of shape {tuple(xs.shape[1:])} but X has "
+                             f"{tuple(Xn.shape[1:])}; use the same features (columns) as X")
+    if task in ("classification", "binary"):
+        yn, yv, yt = (_labels_1d(a) for a in (yn, yv, yt))
     if task is None:
         task = "classification" if np.issubdtype(yn.dtype, np.integer) or yn.dtype == object else "regression"
     targets = _Targets(task, yn)
@@ -294,6 +335,7 @@ def train_module(
 
     Xd, yd = to_x(Xn), to_y(yn, "y")
     Xvd, yvd = to_x(Xv), to_y(yv, "y_val")
+    targets.encode(yt, "y_test")  # (unseen labels: an error now, not after training)
     module.to(dev)
 
     # Shape the targets to the model's outputs once (n,) vs (n, 1) for regression/binary.
@@ -325,12 +367,25 @@ def train_module(
         )
     if task == "classification" and probe.ndim == 2:
         n_out = probe.shape[1]
-        top = int(yd.max()) + 1 if len(yd) else 0
-        if top > n_out:
-            raise ValueError(
-                f"y has class index {top - 1} but the module outputs {n_out} logits; "
-                f"the last layer needs at least {top} outputs"
-            )
+        if targets.classes is None and len(yd) and int(yd.max()) >= n_out and len(np.unique(yn)) <= n_out:
+            # integer labels that are not indices of the outputs (1..3 for 3
+            # logits): encoded to 0..C-1 like any other labels
+            targets.classes = np.unique(yn)
+            yd, yvd = to_y(yn, "y"), to_y(yv, "y_val")
+        for name, labels in (("y", yd), ("y_val", yvd),
+                             ("y_test", None if yt is None else targets.encode(yt, "y_test"))):
+            if labels is None or not len(labels):
+                continue
+            top = int(labels.max()) + 1
+            if top > n_out:
+                hint = ""
+                if name == "y" and np.issubdtype(np.asarray(yn).dtype, np.floating):
+                    hint = (f"; y holds {len(np.unique(yn))} distinct float values: if it is a "
+                            "regression target, pass loss='mse'")
+                raise ValueError(
+                    f"{name} has class index {top - 1} but the module outputs {n_out} logits; "
+                    f"the last layer needs at least {top} outputs{hint}"
+                )
 
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
@@ -382,6 +437,7 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
     t_start = time.perf_counter()
     last_finite = 0
     loss0 = None
+    epoch = 0
     try:
         for epoch in range(1, epochs + 1):
             t_epoch = time.perf_counter()
@@ -456,6 +512,12 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
                 break
     except KeyboardInterrupt:
         stop_reason = "interrupted"
+        if epoch > len(history):  # in the middle of an epoch: back to its start, as the estimators do
+            for t, s in zip(state, snapshots[epoch % 2]):
+                t.copy_(s)
+        warnings.warn(
+            "Training interrupted by user (KeyboardInterrupt): the module keeps the weights of the "
+            f"last completed epoch ({len(history)}) and its history.", UserWarning, stacklevel=3)
     total = time.perf_counter() - t_start
     module.eval()
 

@@ -150,6 +150,32 @@ def test_stop_signal_and_callback_stop():
     assert train_module(nn.Linear(3, 2), X, y, epochs=100, callbacks=Stop3()).epochs == 3
 
 
+def test_ctrl_c_in_the_middle_of_an_epoch_keeps_the_last_completed_epoch():
+    X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    kept = {}
+
+    class Net(nn.Linear):
+        calls = 0
+
+        def forward(self, x):
+            Net.calls += 1
+            if Net.calls == 3 * 5 + 3:  # epoch 4 (5 minibatches of 8 and the probe), third step
+                raise KeyboardInterrupt
+            return super().forward(x)
+
+    class Snapshot(Callback):
+        def on_epoch_end(self, record, model, **kw):
+            kept[record["epoch"]] = [p.detach().clone() for p in model.parameters()]
+
+    net = Net(3, 2)
+    with pytest.warns(UserWarning, match=r"last completed epoch \(3\)"):
+        res = train_module(net, X, y, epochs=10, batch_size=8, callbacks=[Snapshot()])
+    assert res.stop_reason == "interrupted" and res.epochs == 3
+    for p, q in zip(net.parameters(), kept[3]):  # not two steps into epoch 4
+        assert torch.equal(p, q)
+
+
 def test_keyboard_interrupt_keeps_model():
     X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
     y = (X[:, 0] > 0).astype(int)
@@ -164,7 +190,8 @@ def test_keyboard_interrupt_keeps_model():
             events.append(stop_reason)
 
     net = nn.Linear(3, 2)
-    res = train_module(net, X, y, epochs=100, callbacks=[Interrupt()])
+    with pytest.warns(UserWarning, match=r"interrupted by user.*last completed epoch \(5\)"):
+        res = train_module(net, X, y, epochs=100, callbacks=[Interrupt()])
     assert res.stop_reason == "interrupted" and res.epochs == 5 and res.model is net
     assert events == ["interrupted"]
     assert "train_accuracy" in res.metrics
@@ -267,3 +294,44 @@ def test_small_networks_train_on_one_thread_and_threads_are_restored():
         assert torch.get_num_threads() == 2  # the session's setting is given back
     finally:
         torch.set_num_threads(before)
+
+
+def test_inputs_are_checked_before_the_first_epoch():
+    """A mistake in the validation or test data, or a NaN anywhere, is an error
+    naming it before training starts (not after every epoch, or as a
+    'divergence')."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    seen = []
+
+    class Epochs(Callback):
+        def on_epoch_end(self, **kw):
+            seen.append(1)
+
+    Xn = X.copy()
+    Xn[3, 2] = np.nan
+    cases = [
+        (dict(X=Xn, y=y), r"X contains NaN or infinity \(first at index \(3, 2\)\)"),
+        (dict(X=X, y=np.where(np.arange(60) == 5, np.nan, 1.0), loss="mse"), r"y contains NaN"),
+        (dict(X=X, y=y, X_test=X[:, :3], y_test=y), r"X_test has samples of shape \(3,\) but X has \(4,\)"),
+        (dict(X=X, y=y, X_test=X[:-1], y_test=y), r"X_test has 59 samples but y_test has 60"),
+        (dict(X=X, y=y, X_test=X, y_test=np.r_[7, y[1:]]), r"y_test has class index 7 but the module outputs 2"),
+        (dict(X=X, y=np.array(list("ab"))[y], X_test=X, y_test=np.array(list("AB"))[y]),
+         r"y_test holds labels not seen in y"),
+    ]
+    for kwargs, match in cases:
+        with pytest.raises(ValueError, match=match):
+            train_module(nn.Linear(4, 2), epochs=50, callbacks=[Epochs()], **kwargs)
+    assert not seen  # no epoch was run for any of them
+
+
+def test_class_labels_that_are_not_output_indices_and_regression_targets():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 4)).astype(np.float32)
+    y = np.digitize(X[:, 0], [-0.5, 0.5]) + 1  # labels 1, 2, 3 for a 3-logit module
+    res = train_module(nn.Linear(4, 3), X, y.reshape(-1, 1), epochs=30, lr=0.5)  # a column, too
+    assert res.params["classes"] == [1, 2, 3] and set(res.predict(X)) <= {1, 2, 3}
+    y_float = X @ np.array([30.0, 10.0, 5.0, 1.0]) + 150  # a regression target, loss left at its default
+    with pytest.raises(ValueError, match=r"90 distinct float values: if it is a regression target, pass loss='mse'"):
+        train_module(nn.Linear(4, 1), X, y_float, epochs=3)
