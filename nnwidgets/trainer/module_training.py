@@ -249,8 +249,10 @@ def train_module(
     ----------
     module : torch.nn.Module mapping a float tensor ``(n, n_features)`` to
         outputs (logits ``(n, n_classes)`` for classification).
-    X, y : array-likes (numpy, pandas, torch). Class labels may be any values
-        (strings too); they are encoded to 0..C-1 and decoded back.
+    X, y : array-likes (numpy, pandas, torch), checked for NaN/infinity before
+        training. Integer class labels that index the module's outputs
+        (0..C-1 for C logits) are used as they are; other labels (strings,
+        1..3, floats) are encoded to 0..C-1 and decoded back.
     X_val, y_val : optional validation data: ``val_loss`` and ``val_score``
         (accuracy or R^2) are recorded every epoch.
     X_test, y_test : optional test data for the final metrics.
