@@ -325,15 +325,16 @@ def train_module(
             return None
         if isinstance(a, torch.Tensor):  # already a tensor (maybe on the GPU): no round trip through numpy
             return a.detach().to(device=dev, dtype=torch.float32)
-        return torch.as_tensor(np.asarray(a, dtype=np.float32), device=dev)
+        # (np.array copies: pandas 3 hands out read-only arrays, which torch warns about)
+        return torch.as_tensor(np.array(a, dtype=np.float32), device=dev)
 
     def to_y(a, name):
         if a is None:
             return None
         a = targets.encode(a, name)
         if task == "classification":
-            return torch.as_tensor(np.asarray(a, dtype=np.int64), device=dev)
-        return torch.as_tensor(np.asarray(a, dtype=np.float32), device=dev)
+            return torch.as_tensor(np.array(a, dtype=np.int64), device=dev)
+        return torch.as_tensor(np.array(a, dtype=np.float32), device=dev)
 
     Xd, yd = to_x(Xn), to_y(yn, "y")
     Xvd, yvd = to_x(Xv), to_y(yv, "y_val")
