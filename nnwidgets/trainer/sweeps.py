@@ -228,6 +228,13 @@ def sweep(estimator, param_grid, X, y, *, X_val=None, y_val=None, callbacks=None
         )
     ests = [clone(estimator).set_params(**clone(p, safe=False)) for p in candidates]
     labels = [format_params(p) for p in candidates]
+    for est, label in zip(ests, labels):  # every candidate checked before any model trains
+        validate = getattr(est, "_validate_params", None)
+        if validate is not None:
+            try:
+                validate()
+            except (ValueError, TypeError) as exc:
+                raise type(exc)(f"sweep candidate {label}: {exc}") from None
     scorer = check_scoring(estimator, scoring=scoring)
     cbl = CallbackList(callbacks)
 

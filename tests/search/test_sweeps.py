@@ -123,3 +123,13 @@ def test_sweep_bad_input(data):
         sweep(est, {"alpha": [1.0]}, X, y, X_val=Xv)
     with pytest.raises(ValueError, match="batched must be 'auto', True or False"):
         sweep(est, {"alpha": [1.0]}, X, y, batched="yes")
+    # a bad value fails before any model trains (it used to train the good ones first)
+    seen = []
+
+    class Begin(Callback):
+        def on_fit_begin(self, **kw):
+            seen.append(1)
+
+    with pytest.raises(ValueError, match=r"sweep candidate alpha=-1.*'alpha' parameter"):
+        sweep(est, {"alpha": [1e-4, -1]}, X, y, callbacks=[Begin()])
+    assert not seen
