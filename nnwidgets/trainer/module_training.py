@@ -441,6 +441,12 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
     last_finite = 0
     loss0 = None
     epoch = 0
+    batches = [(start, min(start + bs, n)) for start in range(0, n, bs)]
+    if len(batches) > 1 and batches[-1][1] - batches[-1][0] == 1 and any(
+            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules()):
+        # batch norm cannot train on a batch of one sample (torch raises):
+        # that last sample joins the batch before it
+        batches[-2:] = [(batches[-2][0], n)]
     try:
         for epoch in range(1, epochs + 1):
             t_epoch = time.perf_counter()
@@ -455,8 +461,8 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
             else:
                 order = torch.randperm(n, device=dev, generator=gen) if shuffle else torch.arange(n, device=dev)
                 epoch_loss = torch.zeros((), device=dev)
-                for start in range(0, n, bs):
-                    idx = order[start : start + bs]
+                for start, stop in batches:
+                    idx = order[start:stop]
                     opt.zero_grad(set_to_none=True)
                     batch_loss = loss_fn(module(Xd[idx]), yd[idx])
                     batch_loss.backward()

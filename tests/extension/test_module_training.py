@@ -335,3 +335,11 @@ def test_class_labels_that_are_not_output_indices_and_regression_targets():
     y_float = X @ np.array([30.0, 10.0, 5.0, 1.0]) + 150  # a regression target, loss left at its default
     with pytest.raises(ValueError, match=r"90 distinct float values: if it is a regression target, pass loss='mse'"):
         train_module(nn.Linear(4, 1), X, y_float, epochs=3)
+
+
+def test_batch_norm_trains_when_the_last_minibatch_has_one_sample():
+    X = np.random.default_rng(0).normal(size=(101, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    res = train_module(net, X, y, epochs=3, batch_size=50)  # batches of 50, 50 and 1
+    assert res.epochs == 3 and res.stop_reason == "max_iter"
