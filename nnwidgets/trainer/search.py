@@ -268,15 +268,19 @@ def _fit_models(jobs, *, engine, callbacks=None, max_models_per_batch=None, erro
         if progress is not None:
             part_cbs.append(progress)
         t0 = time.perf_counter()
+        failed = None
         try:
             engine.fit_stack(ests, [(jobs[i]["X_train"], jobs[i]["y_train"]) for i in idx],
                              callbacks=part_cbs or None, max_models_per_batch=max_models_per_batch)
         except KeyboardInterrupt:
             raise
         except Exception as exc:
-            # find out which model failed, and let error_score decide (as sklearn does)
-            notes.append(f"the batched fit of {len(idx)} models raised {type(exc).__name__}: {exc}; "
-                         "they were refitted one by one")
+            failed = f"{type(exc).__name__}: {exc}"
+        if failed is not None:
+            # find out which model failed, and let error_score decide (as sklearn does); outside
+            # the except block, so each model's own error is reported alone, not chained to the
+            # batched fit's
+            notes.append(f"the batched fit of {len(idx)} models raised {failed}; they were refitted one by one")
             for i in idx:
                 jobs[i]["est"] = clone(jobs[i]["est"])
                 _fit_one(jobs[i], error_score)
