@@ -100,7 +100,7 @@ netc_1x100 = MLPClassifier(hidden_layer_sizes=[100], random_state=1, max_iter=10
 netc_1x100.fit(X_train, y_train)
 netc_1x100_test_accuracy = accuracy_score(y_test, netc_1x100.predict(X_test))
 plt.plot(netc_1x100.loss_curve_)
-plt.xlabel('Iteration'); plt.ylabel('Log-Loss'); plt.title('Training set')
+plt.xlabel('Iteration'); plt.ylabel('Log-Loss'); plt.title('Training set (SIMULATED mouse-choice data)')
 netc_1x100_test_accuracy
 
 # %% [markdown]
