@@ -30,7 +30,7 @@ _ENDINGS = {
     "converged": "converged (the loss stopped improving)",
     "early_stopping": "stopped early (the validation score stopped improving)",
     "diverged": "diverged (see the warning)",
-    "interrupted": "interrupted (Ctrl-C)",
+    "interrupted": "interrupted (Ctrl-C, or the notebook's interrupt button)",
     "stopped": "stopped (Stop button or a callback)",
 }
 

@@ -217,6 +217,17 @@ def _error_scores(scorer, error_score, return_train_score):
     return test, train
 
 
+def _device_name(device) -> str:
+    """What the live view shows: "cpu" or "cuda:0", not "auto"."""
+    try:
+        from nnwidgets.trainer.device import resolve_device
+
+        dev = resolve_device(device)
+        return f"cuda:{dev.index or 0}" if dev.type == "cuda" else str(dev)
+    except Exception:  # (a bad device fails the fits, with its own message)
+        return str(device)
+
+
 def _fit_models(jobs, *, engine, callbacks=None, max_models_per_batch=None, error_score=np.nan,
                 verbose=0, labels=None, owner=None, interrupt="raise"):
     """Fits ``jobs`` (dicts with ``est``, ``X_train``, ``y_train``, ``params``) in place.
@@ -246,7 +257,7 @@ def _fit_models(jobs, *, engine, callbacks=None, max_models_per_batch=None, erro
     if labels is not None and cbl.callbacks:
         relay = _RunRelay(cbl, labels, owner=owner)
         max_iter = max((getattr(j["est"], "max_iter", 0) or 0) for j in jobs)
-        relay.begin(max_epochs=max_iter, device=str(getattr(jobs[0]["est"], "device", "auto")))
+        relay.begin(max_epochs=max_iter, device=_device_name(getattr(jobs[0]["est"], "device", "auto")))
     progress = _ProgressPrinter(len(jobs)) if verbose > 0 else None
 
     for key, idx in groups.items():

@@ -136,8 +136,13 @@ def _loss_groups(results) -> list[tuple[str, list[int]]]:
     return [(_LOSS_TITLES[k], idx) for k, idx in sorted(kinds.items())]
 
 
-def _short(label: str, width: int = 24) -> str:
-    return label if len(label) <= width else label[: width - 1] + "…"
+def _short(label: str, width: int = 26) -> str:
+    """``label`` in at most ``width`` characters, cut in the middle: a sweep's
+    runs differ at the end ("4: learning_…_init=0.0001")."""
+    if len(label) <= width:
+        return label
+    head = (width - 1) // 2
+    return label[:head] + "…" + label[len(label) - (width - 1 - head):]
 
 
 def _fmt_value(v: float) -> str:

@@ -307,3 +307,17 @@ def test_a_fit_that_diverges_at_once_still_says_so_where_the_plot_goes(ip):
     assert result.stop_reason == "diverged" and result.epochs == 0
     shown = [o.data.get("text/plain", "") for o in captured.outputs]
     assert any(text.startswith("Loss curves (diverged)") and "no epochs" in text for text in shown), shown
+
+
+def test_sweep_runs_have_distinct_labels_in_the_comparison_chart(ip):
+    from nnwidgets.widgets.figures import comparison_figure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nntrain(ip, "--data X,y --test X,y --epochs 3 --grid 'lr=0.0001,0.001,0.01'",
+                "from nnwidgets import MLPRegressor\nMLPRegressor(hidden_layer_sizes=[4])")
+    fig = comparison_figure(ip.run_line_magic("nnruns", "").runs)
+    bars = next(ax for ax in fig.axes if ax.get_title().startswith("Test MSE"))
+    ticks = [t.get_text() for t in bars.get_xticklabels()]
+    assert len(ticks) == 3 and len(set(ticks)) == 3, ticks  # (cut in the middle, not at the end)
+    assert all(t.endswith(("0.0001", "0.001", "0.01")) for t in ticks), ticks
