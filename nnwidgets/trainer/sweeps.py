@@ -113,6 +113,9 @@ class SweepResult:
             row["train_score"] = float(self.train_scores[k])
             if self.val_scores is not None:
                 row["val_score"] = float(self.val_scores[k])
+            runs = getattr(self, "runs", None)  # (%%nntrain --grid --test: test metrics per model)
+            if runs and k < len(runs):
+                row.update({m: v for m, v in runs[k].metrics.items() if m.startswith("test_")})
             rows.append(row)
         return pd.DataFrame(rows).set_index("run")
 

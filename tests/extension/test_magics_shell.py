@@ -126,6 +126,8 @@ def test_grid_sweep_records_every_model(ip):
     assert [r.label for r in RUNS] == list(sweep.labels)
     assert all("test_mse" in r.metrics and r.epochs == 4 for r in RUNS)
     assert "0.1" in RUNS[1].label and "0.001" in RUNS[2].label
+    table = sweep.to_frame()  # what the cell shows: the test metrics too, not only train scores
+    assert list(table["test_mse"]) == [r.metrics["test_mse"] for r in RUNS]
 
 
 def test_text_progress_when_asked(ip, capsys):
