@@ -297,7 +297,7 @@ function render({ model, el: host }) {
       sw.style.background = COLORS[k % COLORS.length];
       const r = store.runs[k];
       const hasVal = r && r.val.some((v) => v !== null);
-      const last = r && r.loss.length ? ` ${fmtNum(r.loss[r.loss.length - 1])}` : "";
+      const last = r && r.loss.length ? ` · loss ${fmtNum(r.loss[r.loss.length - 1])}` : "";
       item.appendChild(document.createTextNode(`${labels[k] || "run " + (k + 1)}${last}${hasVal ? " (dashed: validation)" : ""}`));
     }
   }

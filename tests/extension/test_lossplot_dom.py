@@ -69,7 +69,7 @@ def test_live_plot_dom_in_chromium():
             status = page.locator(".nnw-lossplot-status").inner_text()
             assert "epoch 3/100" in status and "12,345 samples/s" in status and "ETA 42 s" in status and "cpu" in status
             assert page.locator("path.nnw-train").count() == 1 and page.locator("path.nnw-val").count() == 1
-            assert "net" in page.locator(".nnw-lossplot-legend").inner_text()
+            assert "net · loss 2" in page.locator(".nnw-lossplot-legend").inner_text()  # the last loss, labelled
             # a second run of a sweep: overlaid, with its own legend entry
             page.evaluate("""window.update({run_labels: ["net", "lr=0.01"],
                               points_update: {seq: 2, data: [[1, [1, 2], [7.0, 6.0], null]]}})""")
