@@ -39,11 +39,14 @@ def result_html(result) -> str:
     for key, value in (result.metrics or {}).items():
         rows.append(f"<tr><th>{html.escape(_METRIC_NAMES.get(key, key))}</th><td>{_num(value)}</td></tr>")
     if t.get("total_s") is not None:
-        rows.append(f"<tr><th>training time</th><td>{_num(t['total_s'])} s</td></tr>")
+        rows.append(f"<tr><th>training time</th><td>{_num(t['total_s'])} s (all of fit: setup and "
+                    "stopping checks included)</td></tr>")
     if t.get("per_epoch_s") is not None:
-        rows.append(f"<tr><th>time per epoch</th><td>{_num(1e3 * t['per_epoch_s'])} ms (median)</td></tr>")
+        rows.append(f"<tr><th>time per epoch</th><td>{_num(1e3 * t['per_epoch_s'])} ms (median of the epochs "
+                    "alone)</td></tr>")
     if t.get("samples_per_s"):
-        rows.append(f"<tr><th>throughput</th><td>{t['samples_per_s']:,.0f} samples/s</td></tr>")
+        rows.append(f"<tr><th>throughput</th><td>{t['samples_per_s']:,.0f} samples/s (over the whole "
+                    "training time)</td></tr>")
     ending = getattr(result, "ending", None)
     stop = ending() if callable(ending) else f"stopped: {result.stop_reason}"
     note = {
