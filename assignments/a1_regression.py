@@ -264,6 +264,12 @@ plt.xlabel('Grating Orientation (degrees)')
 plt.ylabel('Activity (simulated)')
 plt.title('Tuning curve for the 4th neuron (SIMULATED)');
 
+# %%
+plt.plot(grating_orientations, neural_responses[:, 10000])
+plt.xlabel('Grating Orientation (degrees)')
+plt.ylabel('Activity (simulated)')
+plt.title('Tuning curve for the 10,001st neuron (SIMULATED)');
+
 # %% [markdown]
 # **Question 3.** If your goal is to predict grating orientation based on neural activity in
 # V1, what type of analysis will you do? Set `analysis_v1` to one of the four choices of

@@ -192,6 +192,14 @@ y = mice3['class']
 X_train, X_test, y_train, y_test = train_test_split(X, y, shuffle=True, test_size=0.3, random_state=3)
 mice.shape, mice3.shape, X_train.shape
 
+# %% [markdown]
+# The missing measurements per column, as the lecture plotted them before throwing out the
+# columns with more than 10 missing values and then the mice with any missing value:
+
+# %%
+mice.isnull().sum().plot.bar(figsize=(14, 3))
+plt.ylabel('missing values'); plt.title('Missing measurements per column (mice protein data)');
+
 # %% [readonly] id=mice-models
 models = [
     SVC(kernel='rbf'),

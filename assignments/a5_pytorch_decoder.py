@@ -100,6 +100,18 @@ check_value(bool((probe.out_layer(h) - probe.eval()(torch.ones(1, 992))).abs().m
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# Before training, the lecture measured the untrained network's cross-entropy on the training
+# maps: 3.2855, about ln(26) = 3.258, the loss of guessing uniformly among 26 categories.
+
+# %%
+torch.manual_seed(1)
+untrained = DecodingReLuNN(X_tensor_train.shape[1], 509)
+untrained.eval()
+with torch.no_grad():
+    untrained_loss = nn.CrossEntropyLoss()(untrained(X_tensor_train), Y_tensor_train).item()
+print(f"untrained cross entropy loss {untrained_loss:.4f}; ln(26) = {np.log(26):.4f} (SIMULATED maps)")
+
+# %% [markdown]
 # ### Exercise 3: training with SGD and weight decay
 # Complete `analysis`: full-batch gradient descent with `optim.SGD(net.parameters(),
 # lr=learning_rate, weight_decay=1e-4)` for `n_epochs`, storing each epoch's loss in `train_loss`;
