@@ -39,6 +39,10 @@ for ax, (name, values) in zip(axes, [("step (perceptron)", x > 0), ("sigmoid", 1
                                      ("tanh", np.tanh(x)), ("ReLU", x * (x > 0))]):
     ax.plot(x, values, linewidth=3)
     ax.set_title(name)
+# the sigmoid's slope is set by the weights: sigma(2x) is steeper, sigma(0.5x) flatter
+axes[1].plot(x, 1 / (1 + np.exp(-2 * x)), linewidth=2, label=r"$\sigma(2x)$")
+axes[1].plot(x, 1 / (1 + np.exp(-0.5 * x)), linewidth=2, label=r"$\sigma(0.5x)$")
+axes[1].legend(fontsize=8)
 
 # %% [markdown]
 # ## Stochastic gradient descent
@@ -93,6 +97,18 @@ def path(eta, mu=0.0, nesterov=False, steps=10):
     return np.array(points)
 
 X_, Y_ = np.meshgrid(np.arange(-2, 2, 0.1), np.arange(-2, 2, 0.1))
+
+# the negative gradient at (-1, 1): the direction gradient descent steps in
+plt.figure(figsize=(5, 5))
+plt.imshow(f(X_, Y_), origin='lower', extent=[-2, 2, -2, 2])
+plt.colorbar()
+plt.plot([-1], [1], 'wo')
+step = -g(-1, 1)
+plt.annotate("", xy=(-1 + step[0], 1 + step[1]), xytext=(-1, 1),
+             arrowprops={'arrowstyle': '->', 'color': 'white'})
+plt.title(r"$f(x, y) = x^2 + |0.1 y|$ and $-\nabla f(-1, 1)$");
+
+# %%
 fig, axes = plt.subplots(2, 3, figsize=(15, 9))
 for row, eta in zip(axes, [0.6, 0.1]):
     for ax, (name, p) in zip(row, [("Gradient Descent", path(eta)), ("Classical Momentum", path(eta, 0.9)),
@@ -100,6 +116,18 @@ for row, eta in zip(axes, [0.6, 0.1]):
         ax.imshow(f(X_, Y_), origin='lower', extent=[-2, 2, -2, 2])
         ax.plot(p[:, 0], p[:, 1], 'wo-')
         ax.set_title(f"{name} ($\\eta$={eta})")
+
+# %% [markdown]
+# Nesterov momentum can still screw up: with $\eta$ = 0.7 it overshoots (and, as the
+# panels above show, a smaller learning rate makes more progress).
+
+# %%
+p = path(0.7, 0.9, True)
+plt.figure(figsize=(5, 5))
+plt.imshow(f(X_, Y_), origin='lower', extent=[-2, 2, -2, 2])
+plt.plot(p[:, 0], p[:, 1], 'wo-')
+plt.xlim(-2, 2); plt.ylim(-2, 2)
+plt.title(r"Nesterov Momentum ($\eta$=0.7, $\mu$=0.9)");
 
 # %% [markdown]
 # ## Backpropagation
