@@ -136,3 +136,19 @@ plt.title(f'accuracy: {mlp_accuracy:.3f} / {mlp64_accuracy:.3f} / {svm_accuracy:
 # The 16-unit MLP: it stores ~1,200 parameters against tens of thousands of support-vector
 # entries for the SVM, for a few points of accuracy less. The SVM stores training samples, so it
 # grows with the data; the MLP's size is fixed by its architecture.
+
+# %% [markdown]
+# ## Questions after class (from the lecture)
+# - *How does the model know to use functions such as sin(x), ln(x) or e^x as the fit becomes
+#   more complex?* It does not learn an analytical form; it only approximates one.
+# - *What is TensorFlow (or PyTorch) for, that scikit-learn cannot do?* More kinds of networks
+#   and more training options; above all, optimized code that runs on GPUs and other hardware.
+# - *What is a weight?* A coefficient: how much one input counts for a neuron.
+# - *What is an artificial neuron?* One unit of calculation: a weighted sum of its inputs plus a
+#   bias, passed through an activation function (e.g. one that squashes it into [0, 1]).
+# - *What do the hidden layers represent?* Nothing specified up front; explanation and
+#   visualization techniques can examine them after training.
+# - *Is the best way to improve a network to add layers?* Not necessarily: search the
+#   hyperparameters (e.g. with `GridSearchCV`), and other kinds of layers come later.
+# - *Are the weights of the hidden layers random at first?* Typically yes: initialized randomly,
+#   then learned.
