@@ -162,6 +162,8 @@ def cmd_autograde(args) -> int:
 
 
 def cmd_grades(args) -> int:
+    import pandas as pd
+
     from nnwidgets.course.nbgrader_ops import overview, ungraded_submissions
 
     root = _root(args)
@@ -174,12 +176,8 @@ def cmd_grades(args) -> int:
     # someone grades them, which would make every perfect notebook look imperfect
     table = (frame.pivot_table(index="student", columns="assignment", values="auto_percent", aggfunc="first")
              if len(frame) else None)
-    shown = table.round(1).astype(object) if table is not None else None
+    shown = table.round(1).astype(object) if table is not None else pd.DataFrame(dtype=object)
     for student, assignment in missing:
-        if shown is None:
-            import pandas as pd
-
-            shown = pd.DataFrame(dtype=object)
         shown.loc[student, assignment] = "not graded"
     shown = shown.sort_index().sort_index(axis=1)
     print("Autograded tests: percent of each assignment's automatic points")

@@ -92,12 +92,17 @@ def autograde(root: pathlib.Path, assignment: str, student: str | None = None,
     return run_nbgrader(root, args, db_url, timeout, echo=echo)
 
 
+def _gradebook_url(root: pathlib.Path, db_url: str | None) -> str:
+    """``db_url``, else ``$NNWIDGETS_GRADEBOOK_URL``, else the course's ``gradebook.db``
+    (what ``nbgrader_config.py`` gives nbgrader itself)."""
+    return db_url or os.environ.get("NNWIDGETS_GRADEBOOK_URL") or f"sqlite:///{root / 'gradebook.db'}"
+
+
 def forget_submission(root: pathlib.Path, assignment: str, student: str, db_url: str | None = None) -> None:
     """Removes one submission from the gradebook (one that failed to grade)."""
     from nbgrader.api import Gradebook
 
-    url = db_url or os.environ.get("NNWIDGETS_GRADEBOOK_URL") or f"sqlite:///{root / 'gradebook.db'}"
-    with Gradebook(url) as gb:
+    with Gradebook(_gradebook_url(root, db_url)) as gb:
         gb.remove_submission(assignment, student)
 
 
@@ -105,8 +110,7 @@ def scores(root: pathlib.Path, assignment: str, student: str, db_url: str | None
     """Points per grade cell of one autograded submission: ``{grade_id: (score, max_score)}``."""
     from nbgrader.api import Gradebook
 
-    url = db_url or os.environ.get("NNWIDGETS_GRADEBOOK_URL") or f"sqlite:///{root / 'gradebook.db'}"
-    with Gradebook(url) as gb:
+    with Gradebook(_gradebook_url(root, db_url)) as gb:
         submission = gb.find_submission_notebook(assignment, assignment, student)
         return {g.name: (g.score, g.max_score) for g in submission.grades}
 
@@ -115,8 +119,7 @@ def auto_points(root: pathlib.Path, assignment: str, student: str, db_url: str |
     """(score, max score) of one submission's autograded (code) cells."""
     from nbgrader.api import Gradebook
 
-    url = db_url or os.environ.get("NNWIDGETS_GRADEBOOK_URL") or f"sqlite:///{root / 'gradebook.db'}"
-    with Gradebook(url) as gb:
+    with Gradebook(_gradebook_url(root, db_url)) as gb:
         submission = gb.find_submission(assignment, student)
         return float(submission.code_score), float(submission.max_code_score)
 
@@ -128,11 +131,10 @@ def overview(root: pathlib.Path, db_url: str | None = None):
     import pandas as pd
     from nbgrader.api import Gradebook
 
-    url = db_url or os.environ.get("NNWIDGETS_GRADEBOOK_URL") or f"sqlite:///{root / 'gradebook.db'}"
     columns = ["student", "assignment", "score", "max_score", "code_score", "max_code_score",
                "written_score", "max_written_score", "needs_manual_grade"]
     rows = []
-    with Gradebook(url) as gb:
+    with Gradebook(_gradebook_url(root, db_url)) as gb:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
                 rows.append({name: getattr(submission, name) for name in columns[2:]}

@@ -46,6 +46,12 @@ def resolve_device(device="auto"):
     return dev
 
 
+def device_name(dev) -> str:
+    """How a resolved ``torch.device`` is shown and recorded: "cpu", "cuda:0"
+    (a bare "cuda" names its index)."""
+    return f"cuda:{dev.index or 0}" if dev.type == "cuda" else str(dev)
+
+
 def is_cpu(device) -> bool:
     """Whether ``device`` (a torch.device, a string, or None for the default)
     is the CPU."""

@@ -31,10 +31,6 @@ import numpy as np
 from nnwidgets.trainer.events import CallbackList, History
 from nnwidgets.trainer.results import TrainResult
 
-# the MLP estimators' divergence rule (nnwidgets.trainer.mlp_engine.DIVERGENCE_FACTOR,
-# not imported here: that module imports torch, this one only when training)
-_DIVERGENCE_FACTOR = 1e6
-
 #: loss name -> (torch.nn class name, task)
 LOSSES = {
     "cross_entropy": ("CrossEntropyLoss", "classification"),
@@ -271,7 +267,7 @@ def train_module(
     """
     import torch
 
-    from nnwidgets.trainer.device import resolve_device
+    from nnwidgets.trainer.device import device_name, resolve_device
 
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
@@ -338,7 +334,6 @@ def train_module(
 
     Xd, yd = to_x(Xn), to_y(yn, "y")
     Xvd, yvd = to_x(Xv), to_y(yv, "y_val")
-    targets.encode(yt, "y_test")  # (unseen labels: an error now, not after training)
     module.to(dev)
 
     # Shape the targets to the model's outputs once (n,) vs (n, 1) for regression/binary.
@@ -368,15 +363,17 @@ def train_module(
             f"{yd.shape[1]} target value(s) per sample; for class labels use loss='cross_entropy', "
             "for regression end the module with as many outputs as targets"
         )
-    if task == "classification" and probe.ndim == 2:
+    classes_out = task == "classification" and probe.ndim == 2
+    if classes_out and targets.classes is None and len(yd) and int(yd.max()) >= probe.shape[1] \
+            and len(np.unique(yn)) <= probe.shape[1]:
+        # integer labels that are not indices of the outputs (1..3 for 3
+        # logits): encoded to 0..C-1 like any other labels
+        targets.classes = np.unique(yn)
+        yd, yvd = to_y(yn, "y"), to_y(yv, "y_val")
+    yt_codes = targets.encode(yt, "y_test")  # (unseen test labels: an error now, not after training)
+    if classes_out:
         n_out = probe.shape[1]
-        if targets.classes is None and len(yd) and int(yd.max()) >= n_out and len(np.unique(yn)) <= n_out:
-            # integer labels that are not indices of the outputs (1..3 for 3
-            # logits): encoded to 0..C-1 like any other labels
-            targets.classes = np.unique(yn)
-            yd, yvd = to_y(yn, "y"), to_y(yv, "y_val")
-        for name, labels in (("y", yd), ("y_val", yvd),
-                             ("y_test", None if yt is None else targets.encode(yt, "y_test"))):
+        for name, labels in (("y", yd), ("y_val", yvd), ("y_test", yt_codes)):
             if labels is None or not len(labels):
                 continue
             top = int(labels.max()) + 1
@@ -399,7 +396,7 @@ def train_module(
     bs = n if batch_size is None else min(int(batch_size), n)
     label = label or type(module).__name__
     cbs = CallbackList(callbacks)
-    dev_str = str(dev) if dev.type != "cuda" else f"cuda:{dev.index or 0}"
+    dev_str = device_name(dev)
     settings = dict(
         epochs=epochs, optimizer=optimizer if isinstance(optimizer, str) else optimizer.__name__,
         lr=float(lr), momentum=float(momentum), nesterov=bool(nesterov),
@@ -429,6 +426,8 @@ def train_module(
 def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to_y, shape_y, n, bs,
          epochs, shuffle, dev, gen, dev_str, label, cbs, settings, lr, val_score):
     import torch
+
+    from nnwidgets.trainer.mlp_engine import DIVERGENCE_FACTOR  # the MLP estimators' rule
 
     history = History()
     # two snapshots of the state: the start of the previous and of this epoch
@@ -482,7 +481,7 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
             epoch_times.append(dt)
             if loss0 is None:
                 loss0 = loss_v  # the untrained module's loss (epoch 1 measures it before its step)
-            if not math.isfinite(loss_v) or loss_v > _DIVERGENCE_FACTOR * max(loss0, 1.0):
+            if not math.isfinite(loss_v) or loss_v > DIVERGENCE_FACTOR * max(loss0, 1.0):
                 # (the same rule as the MLP estimators: non-finite, or a million
                 # times the starting loss and above 1)
                 from nnwidgets.trainer.estimators import TrainingDivergedWarning

@@ -219,11 +219,10 @@ def _error_scores(scorer, error_score, return_train_score):
 
 def _device_name(device) -> str:
     """What the live view shows: "cpu" or "cuda:0", not "auto"."""
-    try:
-        from nnwidgets.trainer.device import resolve_device
+    from nnwidgets.trainer.device import device_name, resolve_device
 
-        dev = resolve_device(device)
-        return f"cuda:{dev.index or 0}" if dev.type == "cuda" else str(dev)
+    try:
+        return device_name(resolve_device(device))
     except Exception:  # (a bad device fails the fits, with its own message)
         return str(device)
 

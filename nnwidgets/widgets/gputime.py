@@ -482,12 +482,10 @@ def gputime(
             if shown:
                 return
             shown.append(True)
-            if not target._shown:
-                display(target._repr_mimebundle_(), raw=True, display_id=target._display_id)
-                target._shown = True
-            else:
-                target.refresh()
-                display(target._repr_mimebundle_(), raw=True, display_id=target._display_id)
+            if target._shown:
+                target.refresh()  # the earlier displays of the panel too
+            display(target._repr_mimebundle_(), raw=True, display_id=target._display_id)
+            target._shown = True
 
         def progress(i, total, device, n):
             if i >= total:

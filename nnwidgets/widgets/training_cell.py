@@ -396,9 +396,8 @@ _MODULE_ERRORS = (
     ("loss=", "--loss"), ("optimizer=", "--optimizer"), ("nesterov=", "--nesterov"),
     ("momentum/nesterov", "--momentum"), ("device=", "--device"), ("batch_size=", "--batch-size"),
     ("epochs=", "--epochs"), ("lr=", "--lr"), ("X has", "--data"), ("y has class index", "--data"),
-    ("y_test holds", "--test"), ("y_val holds", "--val"),
-    ("X contains", "--data"), ("y contains", "--data"), ("X_val", "--val"), ("y_val", "--val"),
-    ("X_test", "--test"), ("y_test", "--test"), ("y_val has", "--val"), ("y_test has", "--test"),
+    ("X contains", "--data"), ("y contains", "--data"),
+    ("X_val", "--val"), ("y_val", "--val"), ("X_test", "--test"), ("y_test", "--test"),
 )
 
 
