@@ -5,6 +5,13 @@ into a workspace folder (``./nnwidgets-course`` by default) the first time,
 so students edit their own copies; files already there are never
 overwritten. JupyterLab then starts in that folder, with the kernel of this
 Python environment, where ``%load_ext nnwidgets`` is ready.
+
+JupyterLab runs with one setting changed from its defaults: widget state is
+saved in notebooks (ipywidgets' ``saveState``), so a reopened notebook shows
+its quiz questions, timing panels and run charts as they were, instead of
+"Error displaying widget: model not found". The change is a default, layered
+through ``JUPYTER_CONFIG_PATH`` for this JupyterLab only (see
+:func:`lab_env`); a value set in JupyterLab's Settings Editor still wins.
 """
 
 from __future__ import annotations
@@ -17,6 +24,10 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: a Jupyter config folder whose labconfig/default_setting_overrides.json
+#: changes JupyterLab defaults for the course (jupyterlab_server layers the
+#: overrides of every config folder on JUPYTER_CONFIG_PATH)
+LAB_CONFIG_DIR = Path(__file__).resolve().parent / "lab_config"
 
 
 def course_dir() -> Path | None:
@@ -53,6 +64,16 @@ def prepare_workspace(workspace: Path, source: Path | None = None) -> list[Path]
     return copied
 
 
+def lab_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) with the course's
+    JupyterLab defaults put first on ``JUPYTER_CONFIG_PATH``."""
+    env = dict(os.environ if env is None else env)
+    paths = [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join([str(LAB_CONFIG_DIR)] + [p for p in paths
+                                                                          if p != str(LAB_CONFIG_DIR)])
+    return env
+
+
 def lab_command(workspace: Path, port: int | None, no_browser: bool, extra: list[str]) -> list[str]:
     cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={workspace}"]
     if port is not None:
@@ -84,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(" ".join(cmd))
         return 0
-    return subprocess.call(cmd)
+    return subprocess.call(cmd, env=lab_env())
 
 
 def register(subparsers) -> None:

@@ -64,3 +64,39 @@ def test_released_notebooks_ship_with_the_package_and_are_found_outside_a_clone(
     assert lab.course_dir() == prefix / "share" / "nnwidgets" / "release"
     copied = lab.prepare_workspace(tmp_path / "ws")
     assert [p.relative_to(tmp_path / "ws").as_posix() for p in copied] == ["a1/a1.ipynb"]
+
+
+def test_lab_saves_widget_state_in_notebooks_without_touching_other_settings(tmp_path, monkeypatch):
+    """`nnwidgets lab` starts JupyterLab with ipywidgets' saveState on (so a
+    reopened notebook shows its widgets, not "model not found"): read back
+    through jupyterlab_server's own settings code, as the server does."""
+    import json
+    from pathlib import Path
+
+    from jupyterlab_server.settings_utils import _get_overrides
+
+    from nnwidgets.lab import LAB_CONFIG_DIR, lab_env
+
+    user_cfg = tmp_path / "mine"
+    env = lab_env({"JUPYTER_CONFIG_PATH": str(user_cfg), "PATH": "/bin"})
+    paths = env["JUPYTER_CONFIG_PATH"].split(":")
+    assert paths == [str(LAB_CONFIG_DIR), str(user_cfg)]  # the user's config path is kept, after ours
+    assert lab_env(env)["JUPYTER_CONFIG_PATH"] == env["JUPYTER_CONFIG_PATH"]  # not added twice
+    assert env["PATH"] == "/bin"
+
+    app_settings = tmp_path / "app-settings"  # an instructor's own overrides.json still applies
+    app_settings.mkdir()
+    (app_settings / "overrides.json").write_text(json.dumps(
+        {"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}))
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", env["JUPYTER_CONFIG_PATH"])
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "cfg"))
+    overrides, error = _get_overrides(str(app_settings))
+    assert not error
+    assert overrides["@jupyter-widgets/jupyterlab-manager:plugin"] == {"saveState": True}
+    assert overrides["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}
+    assert set(overrides) == {"@jupyter-widgets/jupyterlab-manager:plugin", "@jupyterlab/apputils-extension:themes"}
+
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(user_cfg))  # a plain `jupyter lab` is left alone
+    assert "@jupyter-widgets/jupyterlab-manager:plugin" not in _get_overrides(str(app_settings))[0]
+    # the file ships inside the package (pyproject's package-data takes **/*.json)
+    assert Path(LAB_CONFIG_DIR, "labconfig", "default_setting_overrides.json").is_file()

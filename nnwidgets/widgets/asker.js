@@ -11,6 +11,11 @@
 // Every text goes into the page with textContent: question texts never run.
 
 const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+// The student's quiz token is not model state (a notebook saved with its
+// widget state would carry it): the kernel hands it over by message and the
+// page keeps it in memory, one per model.
+const TOKENS = new WeakMap();
+const KERNEL_WAIT_MS = 5000;
 const POLL_MS = 1000;
 const MAX_BACKOFF_MS = 10000;
 
@@ -44,6 +49,24 @@ function apiBase(model) {
   if (mode === "server") return model.get("server");
   if (mode === "jupyter") return jupyterBase();
   return null;
+}
+
+// The token the kernel holds for this student ("" when none was issued yet).
+// Resolves when the kernel answers: a busy kernel answers when its cell ends,
+// and a notebook reopened without its kernel never does (onSlow is called
+// after KERNEL_WAIT_MS so that the view can say so).
+function tokenFromKernel(model, onSlow) {
+  return new Promise((resolve) => {
+    const slow = setTimeout(onSlow, KERNEL_WAIT_MS);
+    const onMsg = (msg) => {
+      if (!msg || msg.type !== "token") return;
+      clearTimeout(slow);
+      model.off("msg:custom", onMsg);
+      resolve(typeof msg.token === "string" ? msg.token : "");
+    };
+    model.on("msg:custom", onMsg);
+    model.send({ type: "token?" });
+  });
 }
 
 async function call(model, method, path, body, token) {
@@ -218,13 +241,28 @@ function render({ model, el: host }) {
     if (changed) model.save_changes();
   }
 
+  let tokenRequest = null; // one question to the kernel at a time
   async function ensureToken() {
-    let token = model.get("token");
-    if (token) return token;
+    const known = TOKENS.get(model);
+    if (known) return known;
+    if (!tokenRequest) {
+      const waiting = "Waiting for the kernel (busy, or gone if this notebook was reopened: run this cell again to answer)";
+      tokenRequest = tokenFromKernel(model, () => setMessage(waiting)).then((t) => {
+        if (live.message === waiting) live.message = "";
+        return t;
+      });
+    }
+    let token = await tokenRequest;
+    tokenRequest = null;
+    if (TOKENS.get(model)) return TOKENS.get(model);
+    if (token) {
+      TOKENS.set(model, token);
+      return token;
+    }
     const r = await call(model, "POST", "api/quiz/students", { student: model.get("student") });
     if (r.ok && r.data && r.data.token) {
-      model.set("token", r.data.token);
-      model.save_changes();
+      TOKENS.set(model, r.data.token);
+      model.send({ type: "token", token: r.data.token }); // the kernel keeps it for the next session
       return r.data.token;
     }
     live.canAnswer = false;
@@ -276,7 +314,7 @@ function render({ model, el: host }) {
       return;
     }
     try {
-      const token = model.get("token");
+      const token = TOKENS.get(model);
       const q = askedMine || !token ? "" : "?mine=1";
       const r = await call(model, "GET", "api/quiz/" + encodeURIComponent(model.get("qid")) + q, undefined, token);
       if (r.ok) {

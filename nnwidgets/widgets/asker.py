@@ -91,7 +91,6 @@ class Asker(anywidget.AnyWidget):
     mode = traitlets.Unicode("local").tag(sync=True)
     server = traitlets.Unicode("").tag(sync=True)
     student = traitlets.Unicode("").tag(sync=True)
-    token = traitlets.Unicode("").tag(sync=True)
     selected = traitlets.Int(None, allow_none=True).tag(sync=True)
     counts = traitlets.List(traitlets.Int()).tag(sync=True)
     total = traitlets.Int(0).tag(sync=True)
@@ -133,12 +132,14 @@ class Asker(anywidget.AnyWidget):
             mode=mode,
             server=url,
             student=sid,
-            token=(identity.saved_token(url, sid) or "") if mode == "server" else "",
             counts=[0] * len(q.answers),
         )
         self._definition = q
+        # the student's quiz token: kept in the kernel (and quiz.json), handed
+        # to the browser by message, never a synced trait, so a notebook saved
+        # with its widget state (as `nnwidgets lab` does) does not contain it
+        self._token = (identity.saved_token(url, sid) or "") if mode == "server" else ""
         self.on_msg(self._on_frontend_msg)
-        self.observe(self._save_token, names="token")
         if mode == "local":
             self._local_call(self._local_register)
 
@@ -146,6 +147,18 @@ class Asker(anywidget.AnyWidget):
     @property
     def id(self) -> str:
         return self.qid
+
+    @property
+    def token(self) -> str:
+        """This student's token on the quiz server ("" until one is issued)."""
+        return self._token
+
+    @token.setter
+    def token(self, value: str) -> None:
+        value = value or ""
+        if value and value != self._token and self.mode == "server":
+            identity.save_token(self.server, self.student, value)  # kept for the next kernel
+        self._token = value
 
     def submit(self, answer: int | str) -> None:
         """Answer (or change the answer) from Python, as the Submit button does."""
@@ -252,10 +265,6 @@ class Asker(anywidget.AnyWidget):
                 "dashboard or `nnwidgets quiz " + what + "`"
             )
 
-    def _save_token(self, change) -> None:
-        if self.mode == "server" and change["new"]:
-            identity.save_token(self.server, self.student, change["new"])
-
     def _local_call(self, fn, *args, raise_errors: bool = False):
         from nnwidgets.quiz.store import open_store
 
@@ -302,7 +311,11 @@ class Asker(anywidget.AnyWidget):
         if not isinstance(content, dict):
             return
         kind = content.get("type")
-        if kind == "submit" and self.mode == "local":
+        if kind == "token?":  # the browser's view asks for the token it submits with
+            self.send({"type": "token", "token": self._token})
+        elif kind == "token" and isinstance(content.get("token"), str):  # issued to the browser
+            self.token = content["token"]
+        elif kind == "submit" and self.mode == "local":
             answer = content.get("answer")
             try:
                 self._local_call(self._local_submit, answer, raise_errors=True)

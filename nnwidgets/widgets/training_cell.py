@@ -329,6 +329,10 @@ def run_training_cell(
                 )
     finally:
         plot.finalize()  # the image before the result (a live view, or a training too short to have shown one)
+        # the cell's plot is done: its image is in the output, nothing refers to
+        # it, and a closed widget is not kept by the browser nor saved with the
+        # notebook's widget state (ipywidgets keeps every open one alive)
+        plot.close()
     if param_grid is None:
         RUNS.record(result)
     else:

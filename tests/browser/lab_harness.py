@@ -197,7 +197,10 @@ def start_jupyterlab(tmp: Path, startup_timeout: float = 120, attempts: int = 3)
     """Start JupyterLab 4 (the venv's) and wait until its API answers."""
     root = tmp / "root"
     root.mkdir(parents=True, exist_ok=True)
-    env = isolated_env(tmp)
+    # JupyterLab's defaults as `nnwidgets lab` sets them (widget state saved in notebooks)
+    from nnwidgets.lab import lab_env
+
+    env = lab_env(isolated_env(tmp))
     labconfig = Path(env["JUPYTER_CONFIG_DIR"]) / "labconfig"
     labconfig.mkdir(parents=True, exist_ok=True)
     (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": _DISABLED_PLUGINS}))

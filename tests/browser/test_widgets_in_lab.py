@@ -117,3 +117,48 @@ def test_asker_answer_updates_count_and_chart(jupyterlab, open_page):
         arg=chart.element_handle(), timeout=30_000)
     lab.screenshot("asker-answered", locator=asker)
     lab.assert_console_clean()
+
+
+def test_reopened_notebook_shows_its_widgets_not_model_not_found(jupyterlab, open_page):
+    """JupyterLab as `nnwidgets lab` starts it saves widget state in the
+    notebook: after the kernel is gone and the page reloads, the quiz question
+    and the student's answer are drawn again from the saved file, where stock
+    JupyterLab shows "Error displaying widget: model not found"."""
+    import json
+
+    path = write_notebook(jupyterlab.root / "reopen.ipynb", [
+        "from nnwidgets import Asker\n"
+        "Asker('browser-reopen', 'Which activation is linear?', ['ReLU', 'identity', 'tanh'], student='bob')",
+    ])
+    lab = open_page("bob")
+    lab.open_notebook("reopen.ipynb")
+    lab.run_cell(0)
+    asker = lab.cell(0).locator(".nnw-asker").first
+    asker.wait_for(state="visible")
+    asker.locator(".nnw-asker-answer").nth(1).click()
+    asker.locator(".nnw-asker-submit").click()
+    lab.page.wait_for_function("el => el.innerText.includes('1')",
+                               arg=asker.locator(".nnw-asker-count").element_handle(), timeout=30_000)
+    lab.cell(0).locator(".jp-InputArea-editor .cm-content").first.click()
+    lab.page.keyboard.press("Control+s")
+    deadline = time.monotonic() + 30
+    state = {}
+    while time.monotonic() < deadline:
+        saved = json.loads(path.read_text())
+        state = saved["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+        if state.get("state"):
+            break
+        time.sleep(0.5)
+    models = state.get("state", {})
+    askers = [m for m in models.values() if m.get("state", {}).get("question") == "Which activation is linear?"]
+    assert len(askers) == 1, f"the saved notebook holds no Asker state; widget models saved: {len(models)}"
+
+    jupyterlab.shutdown_kernels()
+    again = open_page("bob-again")
+    again.open_notebook("reopen.ipynb")
+    view = again.cell(0).locator(".nnw-asker").first
+    view.wait_for(state="visible", timeout=60_000)
+    assert "Which activation is linear?" in view.inner_text()
+    again.screenshot("reopened", locator=view)
+    assert "model not found" not in again.output_text(0)
+    again.assert_console_clean()

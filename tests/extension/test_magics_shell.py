@@ -323,3 +323,24 @@ def test_sweep_runs_have_distinct_labels_in_the_comparison_chart(ip):
     ticks = [t.get_text() for t in bars.get_xticklabels()]
     assert len(ticks) == 3 and len(set(ticks)) == 3, ticks  # (cut in the middle, not at the end)
     assert all(t.endswith(("0.0001", "0.001", "0.01")) for t in ticks), ticks
+
+
+@pytest.mark.parametrize("line", ["--hidden 8 --data X,y --epochs 3 --seed 0 -q",
+                                  "--hidden 8 --data X,y --grid 'lr=0.1,0.01' --epochs 3 --seed 0 -q"])
+def test_the_cells_plot_is_closed_once_its_image_is_out(ip, line):
+    """ipywidgets keeps every open widget alive in the kernel and the browser
+    (and saves it with the notebook's widget state): the plot a %%nntrain
+    cell makes for itself is closed when the cell has shown its image."""
+    from ipywidgets.widgets.widget import _instances
+
+    from nnwidgets.widgets.lossplot import LiveLossPlot
+
+    def open_plots():
+        return {id(w) for w in _instances.values() if isinstance(w, LiveLossPlot)}
+
+    before = open_plots()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ip.run_line_magic("nntrain", line)
+    assert len(RUNS) >= 1  # it trained
+    assert open_plots() == before

@@ -76,6 +76,27 @@ def test_invalid_definitions_raise_clear_errors():
         Asker(id="q", question="Q?", answers=["a", "b"], correct=2)
 
 
+def test_the_token_reaches_the_browser_by_message_never_in_saved_widget_state(server):
+    """A notebook saved with its widget state (`nnwidgets lab` saves it) must
+    not carry the student's token: the view asks the kernel for it by
+    message, and a token the browser got from the server is kept by the
+    kernel for the next session."""
+    sent = []
+    a = Asker(**NAND, server=server.url, student="dave")
+    a.send = lambda content, buffers=None: sent.append(content)
+    a._on_frontend_msg(a, {"type": "token?"}, [])
+    assert sent == [{"type": "token", "token": ""}]  # none issued yet: the browser asks the server
+    a._on_frontend_msg(a, {"type": "token", "token": "dave-token"}, [])  # what the browser got
+    assert a.token == "dave-token" and identity.saved_token(server.url, "dave") == "dave-token"
+    a._on_frontend_msg(a, {"type": "token?"}, [])
+    assert sent[-1] == {"type": "token", "token": "dave-token"}
+    b = Asker(**NAND, server=server.url, student="dave")  # the next kernel
+    assert b.token == "dave-token"
+    for widget in (a, b):  # what JupyterLab saves is the model's synced state
+        state = widget.get_state()
+        assert "token" not in state and "dave-token" not in json.dumps(state, default=str)
+
+
 def test_server_mode_from_python(server, monkeypatch):
     a = Asker(**NAND, correct=4, server=server.url, student="carol")
     assert a.mode == "server" and a.server == server.url and a.token == ""
