@@ -28,6 +28,7 @@ import numbers
 import time
 import warnings
 from collections import OrderedDict, defaultdict
+from inspect import signature
 from itertools import product
 from traceback import format_exc
 
@@ -553,7 +554,12 @@ class _BatchedSearchMixin:
             results = self._format_results(all_candidate_params, n_splits, all_out, all_more_results)
             return results
 
-        self._run_search(evaluate_candidates, callback_ctx=root_callback_ctx)
+        # (a subclass's own _run_search may predate the callback_ctx argument,
+        # as scikit-learn's documented coarse-to-fine example does)
+        if "callback_ctx" in signature(self._run_search).parameters:
+            self._run_search(evaluate_candidates, callback_ctx=root_callback_ctx)
+        else:
+            self._run_search(evaluate_candidates)
 
         first_test_score = all_out[0]["test_scores"]
         self.multimetric_ = isinstance(first_test_score, dict)

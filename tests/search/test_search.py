@@ -353,3 +353,25 @@ def test_a_group_the_engine_cannot_stack_is_fitted_one_by_one(clf_data):
     assert ours.batch_note_.startswith("4 of 8 fits trained as stacked networks")
     assert "lbfgs" in ours.batch_note_
     assert_cv_results_equal(ours.cv_results_, ref.cv_results_)
+
+
+def test_a_custom_run_search_in_sklearns_documented_style_works(clf_data):
+    """scikit-learn documents subclassing a search with
+    ``_run_search(self, evaluate_candidates)`` (a coarse-to-fine search): the
+    batched search calls it without the newer callback_ctx argument too."""
+    X, y = clf_data
+
+    def two_stage(base):
+        class TwoStage(base):
+            def _run_search(self, evaluate_candidates):
+                first = evaluate_candidates([{"alpha": 1e-4}, {"alpha": 1e-1}])
+                best = first["params"][int(np.argmax(first["mean_test_score"]))]
+                evaluate_candidates([{"alpha": best["alpha"] * 3}])
+        return TwoStage
+
+    ours = two_stage(GridSearchCV)(small_clf(), {"alpha": [0.0]}, cv=3).fit(X, y)
+    theirs = two_stage(skms.GridSearchCV)(small_clf(), {"alpha": [0.0]}, cv=3).fit(X, y)
+    assert ours.batched_
+    assert [p["alpha"] for p in ours.cv_results_["params"]] == [p["alpha"] for p in theirs.cv_results_["params"]]
+    assert len(ours.cv_results_["params"]) == 3
+    assert ours.best_params_ == theirs.best_params_
