@@ -273,29 +273,42 @@ def _fit_models(jobs, *, engine, callbacks=None, max_models_per_batch=None, erro
             for i in idx:
                 _fit_one(jobs[i], error_score)
             continue
-        part_cbs = []
-        if relay is not None:
-            part_cbs.append(relay.part(idx))
-        if progress is not None:
-            part_cbs.append(progress)
+        def part_cbs(idx):  # the callbacks of a batched fit of jobs[idx]
+            return ([relay.part(idx)] if relay is not None else []) + ([progress] if progress is not None else [])
+
         t0 = time.perf_counter()
-        failed = None
-        try:
-            engine.fit_stack(ests, [(jobs[i]["X_train"], jobs[i]["y_train"]) for i in idx],
-                             callbacks=part_cbs or None, max_models_per_batch=max_models_per_batch)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:
-            failed = f"{type(exc).__name__}: {exc}"
+        failed = _try_fit_stack(engine, jobs, idx, part_cbs(idx), max_models_per_batch)
         if failed is not None:
-            # find out which model failed, and let error_score decide (as sklearn does); outside
-            # the except block, so each model's own error is reported alone, not chained to the
-            # batched fit's
-            notes.append(f"the batched fit of {len(idx)} models raised {failed}; they were refitted one by one")
+            # which models cannot even be set up (a validation split too small
+            # for early_stopping, ...)? Those fail alone, each with its own
+            # error (error_score decides, as in sklearn), and the others are
+            # batched again; an error while training refits them one by one.
             for i in idx:
                 jobs[i]["est"] = clone(jobs[i]["est"])
+            bad = [i for i in idx if _setup_fails(jobs[i])]
+            good = [i for i in idx if i not in bad]
+            for i in bad:
+                _fit_one(jobs[i], error_score)
+                jobs[i]["invalid"] = True  # failed alone, like a parameter error (not a batching failure)
+            if bad:
+                notes.append(f"{len(bad)} of {len(idx)} models failed before training, each alone ({failed})")
+            if bad and good:
+                idx = good
+                t0 = time.perf_counter()
+                failed = _try_fit_stack(engine, jobs, idx, part_cbs(idx), max_models_per_batch)
+                if failed is not None:
+                    for i in idx:
+                        jobs[i]["est"] = clone(jobs[i]["est"])
+            elif bad:
+                continue
+        if failed is not None:
+            # outside the except block, so each model's own error is reported
+            # alone, not chained to the batched fit's
+            notes.append(f"the batched fit of {len(idx)} models raised {failed}; they were refitted one by one")
+            for i in idx:
                 _fit_one(jobs[i], error_score)
             continue
+        ests = [jobs[i]["est"] for i in idx]
         if any(getattr(e, "stop_reason_", None) == "interrupted" for e in ests):
             if interrupt == "raise":
                 raise KeyboardInterrupt(
@@ -317,6 +330,30 @@ def _fit_models(jobs, *, engine, callbacks=None, max_models_per_batch=None, erro
         hist = [getattr(j["est"], "history_", None) for j in jobs]
         relay.end(hist, "stopped" if relay.stopped else "max_iter")
     return notes
+
+
+def _try_fit_stack(engine, jobs, idx, part_cbs, max_models_per_batch) -> str | None:
+    """One batched fit of ``jobs[idx]``; None, or the error it raised."""
+    try:
+        engine.fit_stack([jobs[i]["est"] for i in idx], [(jobs[i]["X_train"], jobs[i]["y_train"]) for i in idx],
+                         callbacks=part_cbs or None, max_models_per_batch=max_models_per_batch)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _setup_fails(job) -> bool:
+    """Whether the job's model fails before training: its parameters, or the
+    engine's setup of its data (checks, classes, validation split, weights)."""
+    est = clone(job["est"])
+    try:
+        est._validate_params()
+        est._prepare_run(job["X_train"], job["y_train"], None, incremental=False, init_cache={})
+    except Exception:
+        return True
+    return False
 
 
 def _fit_one(job, error_score):

@@ -375,3 +375,19 @@ def test_a_custom_run_search_in_sklearns_documented_style_works(clf_data):
     assert [p["alpha"] for p in ours.cv_results_["params"]] == [p["alpha"] for p in theirs.cv_results_["params"]]
     assert len(ours.cv_results_["params"]) == 3
     assert ours.best_params_ == theirs.best_params_
+
+
+def test_a_model_that_fails_before_training_fails_alone_and_the_rest_stay_batched(clf_data):
+    """validation_fraction=0.01 leaves no validation rows for early_stopping:
+    those candidates fail as in scikit-learn (error_score), and the valid ones
+    are still trained as one stack, not refitted one by one."""
+    X, y = clf_data
+    grid = {"alpha": [1e-4, 1e-2], "validation_fraction": [0.2, 0.01]}
+    est = small_clf(early_stopping=True)
+    with pytest.warns(FitFailedWarning, match="4 fits failed out of a total of 8"):
+        ours = GridSearchCV(est, grid, cv=2).fit(X, y)
+    with pytest.warns(FitFailedWarning):
+        ref = skms.GridSearchCV(est, grid, cv=2).fit(X, y)
+    assert_cv_results_equal(ours.cv_results_, ref.cv_results_)
+    assert ours.batched_ and ours.batch_note_.startswith("4 of 4 fits trained as stacked networks")
+    assert "4 of 8 models failed before training, each alone (ValueError" in ours.batch_note_
