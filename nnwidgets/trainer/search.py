@@ -268,8 +268,8 @@ def _fit_models(jobs, *, engine, callbacks=None, max_models_per_batch=None, erro
         ests = [jobs[i]["est"] for i in idx]
         ok, reason = engine.can_stack(ests)
         if not ok:
-            notes.append(f"{len(idx)} fits with {dict(key) or 'the base parameters'} trained one "
-                         f"by one: {reason}")
+            shared = ", ".join(f"{k}={v}" for k, v in key) or "the base parameters"  # (values are reprs)
+            notes.append(f"{len(idx)} fits with {shared} trained one by one: {reason}")
             for i in idx:
                 _fit_one(jobs[i], error_score)
             continue
