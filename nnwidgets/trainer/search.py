@@ -48,7 +48,7 @@ from sklearn.model_selection._validation import (
     _score,
     _warn_or_raise_about_fit_failures,
 )
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.validation import _check_method_params, _num_samples, indexable
 
@@ -785,6 +785,14 @@ def cross_validate(
     ``fit_time`` of a batched run is each fold's share of the batch's wall
     time. Anything that cannot be batched runs scikit-learn's function.
     """
+    constraints = getattr(_sk_cross_validate, "_skl_parameter_constraints", None)
+    if constraints is not None:  # scikit-learn's argument checks and messages, whichever path runs
+        given = dict(estimator=estimator, X=X, y=y, groups=groups, scoring=scoring, cv=cv, n_jobs=n_jobs,
+                     verbose=verbose, params=params, pre_dispatch=pre_dispatch,
+                     return_train_score=return_train_score, return_estimator=return_estimator,
+                     return_indices=return_indices, error_score=error_score)
+        validate_parameter_constraints(constraints, {k: v for k, v in given.items() if k in constraints},
+                                       caller_name="cross_validate")
     reason = "batched=False was passed" if batched is False else refusal_reason(estimator, params)
     if reason is None and (not isinstance(error_score, numbers.Number) and error_score != "raise"):
         reason = "error_score is invalid"  # let sklearn raise its own message

@@ -391,3 +391,14 @@ def test_a_model_that_fails_before_training_fails_alone_and_the_rest_stay_batche
     assert_cv_results_equal(ours.cv_results_, ref.cv_results_)
     assert ours.batched_ and ours.batch_note_.startswith("4 of 4 fits trained as stacked networks")
     assert "4 of 8 models failed before training, each alone (ValueError" in ours.batch_note_
+
+
+@pytest.mark.parametrize("bad", [dict(n_jobs="x"), dict(return_train_score="yes"), dict(pre_dispatch=None),
+                                 dict(return_estimator=2), dict(verbose="loud")])
+def test_cross_validate_checks_its_arguments_like_sklearn_when_batched(clf_data, bad):
+    X, y = clf_data
+    with pytest.raises(InvalidParameterError) as theirs:
+        skms.cross_validate(small_clf(), X, y, cv=2, **bad)
+    with pytest.raises(InvalidParameterError) as ours:
+        cross_validate(small_clf(), X, y, cv=2, **bad)
+    assert str(ours.value) == str(theirs.value)
