@@ -377,6 +377,7 @@ def test_a_custom_run_search_in_sklearns_documented_style_works(clf_data):
     assert ours.best_params_ == theirs.best_params_
 
 
+@pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")  # both sides
 def test_a_model_that_fails_before_training_fails_alone_and_the_rest_stay_batched(clf_data):
     """validation_fraction=0.01 leaves no validation rows for early_stopping:
     those candidates fail as in scikit-learn (error_score), and the valid ones
