@@ -138,6 +138,24 @@ function render({ model, el: host }) {
   let timer = null;
   let delay = POLL_MS;
   let askedMine = false;
+  // local mode: the kernel stores the answer; a notebook reopened without its
+  // kernel (its widget state saved) shows the question, but nobody answers
+  let kernelNotice = "";
+  let kernelTimer = null;
+  function expectKernel() {
+    clearTimeout(kernelTimer);
+    kernelTimer = setTimeout(() => {
+      kernelNotice = "No reply from the kernel (busy, or gone if this notebook was reopened): run this cell again to answer";
+      update();
+    }, KERNEL_WAIT_MS);
+  }
+  function kernelReplied() {
+    clearTimeout(kernelTimer);
+    if (kernelNotice) {
+      kernelNotice = "";
+      update();
+    }
+  }
 
   function buildAnswers() {
     form.replaceChildren();
@@ -202,12 +220,12 @@ function render({ model, el: host }) {
     submit.textContent = s.selected !== null && s.selected !== undefined ? "Change answer" : "Submit";
     revealBtn.hidden = serverMode || s.revealed || s.correct === null || s.correct === undefined ||
       s.selected === null || s.selected === undefined;
-    let msg = s.message || "";
+    let msg = s.message || kernelNotice || "";
     if (!msg && s.selected !== null && s.selected !== undefined) {
       msg = "Your answer: " + LETTERS[s.selected] + (s.locked ? " (locked)" : "");
     }
     status.textContent = msg;
-    status.classList.toggle("nnw-asker-error", !!s.message);
+    status.classList.toggle("nnw-asker-error", !!(s.message || kernelNotice));
     const answered = s.selected !== null && s.selected !== undefined;
     chart.hidden = !(answered || s.revealed);
     const counts = s.counts || [];
@@ -387,12 +405,19 @@ function render({ model, el: host }) {
       submitServer(choice);
     } else {
       pending = null;
+      expectKernel();
       model.send({ type: "submit", answer: choice });
     }
   });
-  revealBtn.addEventListener("click", () => model.send({ type: "reveal" }));
+  revealBtn.addEventListener("click", () => {
+    expectKernel();
+    model.send({ type: "reveal" });
+  });
 
-  const onChange = () => update();
+  const onChange = () => {
+    kernelReplied();
+    update();
+  };
   const keys = ["counts", "total", "locked", "revealed", "selected", "status", "question", "correct"];
   keys.forEach((k) => model.on("change:" + k, onChange));
   const rebuild = () => {
@@ -409,6 +434,7 @@ function render({ model, el: host }) {
   return () => {
     stopped = true;
     clearTimeout(timer);
+    clearTimeout(kernelTimer);
     keys.forEach((k) => model.off("change:" + k, onChange));
     model.off("change:answers", rebuild);
     model.off("change:extra", rebuild);

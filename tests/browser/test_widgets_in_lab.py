@@ -123,7 +123,8 @@ def test_reopened_notebook_shows_its_widgets_not_model_not_found(jupyterlab, ope
     """JupyterLab as `nnwidgets lab` starts it saves widget state in the
     notebook: after the kernel is gone and the page reloads, the quiz question
     and the student's answer are drawn again from the saved file, where stock
-    JupyterLab shows "Error displaying widget: model not found"."""
+    JupyterLab shows "Error displaying widget: model not found". Answering
+    there, with no kernel behind the view, tells the student to re-run it."""
     import json
 
     path = write_notebook(jupyterlab.root / "reopen.ipynb", [
@@ -161,4 +162,11 @@ def test_reopened_notebook_shows_its_widgets_not_model_not_found(jupyterlab, ope
     assert "Which activation is linear?" in view.inner_text()
     again.screenshot("reopened", locator=view)
     assert "model not found" not in again.output_text(0)
+    assert view.locator(".nnw-asker-answer input").nth(1).is_checked()  # bob's saved answer
+    # the restored view has no kernel behind it: answering says what to do
+    view.locator(".nnw-asker-answer").nth(2).click()
+    view.locator(".nnw-asker-submit").click()
+    again.page.wait_for_function("el => el.innerText.includes('run this cell again')",
+                                 arg=view.locator(".nnw-asker-status").element_handle(), timeout=30_000)
+    again.screenshot("answered-without-kernel", locator=view)
     again.assert_console_clean()
