@@ -130,6 +130,29 @@ def test_grid_sweep_records_every_model(ip):
     assert list(table["test_mse"]) == [r.metrics["test_mse"] for r in RUNS]
 
 
+def test_grid_values_are_checked_once_by_sweep(ip, monkeypatch):
+    # sweep checks every combination before training; %%nntrain only turns its
+    # error into the one-line UsageError (it used to check every value itself first)
+    import sys
+
+    from nnwidgets import MLPRegressor
+
+    checked_by = []
+    validate = MLPRegressor._validate_params
+
+    def spy(self):
+        checked_by.append((sys._getframe(1).f_code.co_name, self.learning_rate_init))
+        return validate(self)
+
+    monkeypatch.setattr(MLPRegressor, "_validate_params", spy)
+    with pytest.raises(UsageError) as info:
+        nntrain(ip, "--data X,y --grid 'lr=0.1,abc' --epochs 4", "from nnwidgets import MLPRegressor\nMLPRegressor()")
+    assert str(info.value).startswith("--grid: learning_rate_init='abc': The 'learning_rate_init' parameter")
+    assert "\n" not in str(info.value) and len(RUNS) == 0
+    # --epochs checked with the line's options, then the grid's two combinations by sweep, once each
+    assert checked_by == [("_check_params", 0.001), ("sweep", 0.1), ("sweep", "abc")]
+
+
 def test_text_progress_when_asked(ip, capsys):
     nntrain(ip, "--data X,y --epochs 3 --loss mse --progress text", "nn.Linear(6, 1)")
     out = capsys.readouterr().out
