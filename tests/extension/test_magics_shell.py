@@ -346,3 +346,19 @@ def test_sweep_runs_have_distinct_labels_in_the_comparison_chart(ip):
     ticks = [t.get_text() for t in bars.get_xticklabels()]
     assert len(ticks) == 3 and len(set(ticks)) == 3, ticks  # (cut in the middle, not at the end)
     assert all(t.endswith(("0.0001", "0.001", "0.01")) for t in ticks), ticks
+
+
+def test_run_table_and_bar_labels_share_one_number_format(ip):
+    from nnwidgets.widgets.figures import comparison_figure, format_number
+
+    # bar labels: 3 significant digits, whole numbers with separators from 1,000; the table: 4 and 10,000
+    assert [format_number(v) for v in (0.123456, 999.4, 1234.5, -12345.6)] == ["0.123", "999", "1,234", "-12,346"]
+    assert [format_number(v, digits=4) for v in (0.123456, 1234.5, 9999.4, 12345.6)] == [
+        "0.1235", "1234", "9999", "12,346"]
+    res = nntrain(ip, "--data X,y --test X,y --epochs 2 --loss mse", "nn.Linear(6, 1)")
+    mse = res.metrics["test_mse"]
+    assert mse > 10_000  # untrained on y around 150: both formats use separators
+    comparison = ip.run_line_magic("nnruns", "")
+    assert f">{format_number(mse, digits=4)}<" in comparison._repr_mimebundle_()["text/html"]
+    bars = next(ax for ax in comparison_figure(comparison.runs).axes if ax.get_title().startswith("Test MSE"))
+    assert format_number(mse) in [t.get_text() for t in bars.texts]
