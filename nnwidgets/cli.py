@@ -19,6 +19,21 @@ SUBCOMMANDS = {
 }
 
 
+def missing_subcommand(parser: argparse.ArgumentParser, sub, metavar: str):
+    """The ``func`` of a parser that needs a subcommand: argparse's usage error
+    (usage on stderr, exit 2) naming the choices, as for a required argument."""
+
+    def run(args) -> int:
+        first_names = {}  # an alias (course release/generate) is listed once
+        for name, choice in sub.choices.items():
+            first_names.setdefault(id(choice), name)
+        names = first_names.values()
+        parser.error(f"the following arguments are required: {metavar} (one of: {', '.join(names)}); "
+                     f"see `{parser.prog} --help`")
+
+    return run
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnwidgets",
@@ -28,6 +43,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"nnwidgets {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.set_defaults(func=missing_subcommand(parser, sub, "COMMAND"))
     for name, (module, help_text) in SUBCOMMANDS.items():
         if only is not None and name != only:
             sub.add_parser(name, help=help_text)
@@ -46,9 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(only=first if first in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
-    if args.command is None or not hasattr(args, "func"):
-        parser.print_help()
-        return 0 if args.command is None else 2
     result = args.func(args)
     return int(result or 0)
 

@@ -28,3 +28,16 @@ def test_cli_help_lists_subcommands():
     )
     for sub in ("lab", "course", "quiz"):
         assert sub in out.stdout
+
+
+def test_cli_without_an_action_is_a_usage_error():
+    # like argparse's required subcommand: usage and the choices on stderr, exit 2
+    for args, choices in (([], "lab, course, quiz"), (["course"], "build, record-references, release,"),
+                          (["quiz"], "serve, token, list")):
+        out = subprocess.run([sys.executable, "-m", "nnwidgets.cli", *args], capture_output=True, text=True)
+        assert out.returncode == 2, (args, out.returncode)
+        assert out.stdout == ""
+        prog = " ".join(["nnwidgets", *args])
+        assert out.stderr.startswith(f"usage: {prog} ")
+        assert f"{prog}: error: the following arguments are required:" in out.stderr
+        assert f"(one of: {choices}" in out.stderr

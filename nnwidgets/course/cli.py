@@ -212,6 +212,8 @@ def cmd_grades(args) -> int:
 
 
 def register(subparsers) -> None:
+    from nnwidgets.cli import missing_subcommand
+
     parser = subparsers.add_parser("course", help="build, release and autograde the nbgrader course")
     parser.add_argument("--course-root", default=None,
                         help="course folder (default: cwd if it has assignments/, else the checkout)")
@@ -241,7 +243,7 @@ def register(subparsers) -> None:
     p.add_argument("--plot", default=None, help="write a bar plot to this file (png/svg)")
     p.set_defaults(func=cmd_grades)
 
-    parser.set_defaults(func=lambda args: (parser.print_help(), 0)[1])
+    parser.set_defaults(func=missing_subcommand(parser, sub, "ACTION"))
     for action in sub.choices.values():  # ordinary errors: one line, exit 1 (not a traceback)
         action.set_defaults(func=_one_line_errors(action.get_default("func"), action.prog))
 

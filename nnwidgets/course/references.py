@@ -57,9 +57,13 @@ def key_notebook(root: pathlib.Path, assignment: str):
 def execute(nb, cwd: pathlib.Path, timeout: int = 600):
     from nbclient import NotebookClient
 
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd)}})
-    client.execute()
+    from nnwidgets.course.kernels import kernel_config
+
+    with tempfile.TemporaryDirectory(prefix="nnwidgets-references-") as sockets:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(cwd)}},
+                                config=kernel_config(pathlib.Path(sockets)))
+        client.execute()
     return nb
 
 

@@ -45,17 +45,20 @@ def tag_raising_cells(path: pathlib.Path, timeout: int = 300) -> list[int]:
     import nbformat
     from nbclient import NotebookClient
 
+    from nnwidgets.course.kernels import kernel_config
+
     path = pathlib.Path(path)
     nb = nbformat.read(path, as_version=4)
     run = copy.deepcopy(nb)
     with tempfile.TemporaryDirectory(prefix="nnwidgets-release-") as scratch:
-        env = _execution_env(pathlib.Path(scratch))
+        scratch = pathlib.Path(scratch)
+        env = _execution_env(scratch)
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
             NotebookClient(
                 run, timeout=timeout, allow_errors=True, kernel_name="python3",
-                resources={"metadata": {"path": str(path.parent)}},
+                resources={"metadata": {"path": str(path.parent)}}, config=kernel_config(scratch),
             ).execute()
         finally:
             for key, value in saved.items():

@@ -27,12 +27,14 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
+    from nnwidgets.cli import missing_subcommand
+
     quiz = subparsers.add_parser(
         "quiz", help="run the class quiz server",
         description="Run the class quiz server and manage its data (see docs/quiz.md)."
     )
     sub = quiz.add_subparsers(dest="quiz_command", metavar="ACTION")
-    quiz.set_defaults(func=lambda args: (quiz.print_help(), 0)[1])
+    quiz.set_defaults(func=missing_subcommand(quiz, sub, "ACTION"))
 
     serve = sub.add_parser("serve", help="serve the quiz REST API and the instructor dashboard")
     _db_arg(serve)

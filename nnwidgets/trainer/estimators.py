@@ -283,6 +283,10 @@ class BaseMLP(BaseEstimator):
                     "or the size of your dataset."
                 )
             val_score = "accuracy" if is_classifier(self) else "r2"
+            if is_classifier(self) and len(self.classes_) == 1:
+                # predict() can only answer the one class seen, so scikit-learn's
+                # validation accuracy is 1 at every epoch (not the 0/1 output thresholded)
+                val_score = "one_class"
         n_train = rows.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n_train)

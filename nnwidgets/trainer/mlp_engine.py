@@ -68,7 +68,7 @@ class ModelRun:
     sample_weight: np.ndarray | None
     train_rows: np.ndarray  # rows of X used for training, in sklearn's order
     val_rows: np.ndarray | None  # rows held out for early stopping
-    val_score: str | None  # "r2" | "accuracy" | None
+    val_score: str | None  # "r2" | "accuracy" | "one_class" (a classifier of one class: accuracy 1) | None
     rng: np.random.RandomState
     hyper: dict
     batch_size: int
@@ -1067,6 +1067,8 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                     if r.val_rows is not None:
                         if not vfin[j]:
                             val_score = float("nan")
+                        elif r.val_score == "one_class":
+                            val_score = 1.0
                         elif out_activation in ("softmax", "logistic"):
                             tot = (SWh[r._val_global].sum() if SWh is not None else len(r.val_rows))
                             val_score = float(vstat[j] / tot)

@@ -259,6 +259,9 @@ def train_module(
     loss : ``"cross_entropy"``, ``"mse"``, ``"bce"``, ``"l1"``, ``"huber"``,
         ``"nll"`` or a torch loss module.
     batch_size : minibatch size; None trains on the whole batch every step.
+        With batch norm in the module, a last minibatch of one sample (say
+        n_samples=101, batch_size=50) joins the one before it (torch cannot
+        train batch norm on one sample); batch_size=1 is an error then.
     device : ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``.
     seed : seeds torch (dropout, shuffling) for a reproducible run. Seed
         before building the module to make its initial weights reproducible.
@@ -441,10 +444,10 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
     loss0 = None
     epoch = 0
     batches = [(start, min(start + bs, n)) for start in range(0, n, bs)]
-    if len(batches) > 1 and batches[-1][1] - batches[-1][0] == 1 and any(
-            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules()):
+    batch_norm = next((m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)), None)
+    if batch_norm is not None and bs > 1 and batches[-1][1] - batches[-1][0] == 1:
         # batch norm cannot train on a batch of one sample (torch raises):
-        # that last sample joins the batch before it
+        # a leftover last sample joins the batch before it
         batches[-2:] = [(batches[-2][0], n)]
     try:
         for epoch in range(1, epochs + 1):
@@ -518,6 +521,10 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
             if cbs.epoch_end(run=0, record=record, model=module):
                 stop_reason = "stopped"
                 break
+    except ValueError as exc:
+        if batch_norm is not None and bs == 1 and "value per channel" in str(exc):
+            raise _one_sample_batches(batch_norm, settings["batch_size"], n, exc) from exc
+        raise
     except KeyboardInterrupt:
         stop_reason = "interrupted"
         if epoch > len(history):  # in the middle of an epoch: back to its start, as the estimators do
@@ -554,6 +561,18 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
         pass
     cbs.fit_end(model=module, history=history, stop_reason=stop_reason, result=result)
     return result
+
+
+def _one_sample_batches(batch_norm, batch_size, n, exc) -> ValueError:
+    """The error for batch norm on minibatches of one sample (torch's names neither cause)."""
+    layer = type(batch_norm).__name__
+    if n == 1:
+        why, fix = "X holds a single sample (n_samples=1)", "train on at least 2 samples"
+    else:
+        why = f"batch_size={batch_size} makes every minibatch one sample (n_samples={n})"
+        fix = "use batch_size=2 or more (or None for the full batch)"
+    return ValueError(f"the module's {layer} layer cannot train on a minibatch of one sample "
+                      f"(torch: {exc}): {why}; {fix}")
 
 
 def _copy_all(dst, src):

@@ -19,14 +19,15 @@ exactly scikit-learn's form. Anything that cannot be batched (another
 estimator, a Pipeline, fit parameters such as ``sample_weight``, a solver the
 engine does not stack) runs scikit-learn's search unchanged; ``batched_`` is
 then False and ``batch_note_`` says why (with a :class:`BatchFallbackWarning`
-when the estimator is an nnwidgets MLP, since you probably expected batching).
+when the estimator is an nnwidgets MLP, since you probably expected batching;
+nested in a cross-validation it is said once per call, not once per outer
+fold: see :mod:`nnwidgets.trainer.fallback_notes`).
 """
 
 from __future__ import annotations
 
 import numbers
 import time
-import warnings
 from collections import OrderedDict, defaultdict
 from inspect import signature
 from itertools import product
@@ -53,6 +54,7 @@ from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.validation import _check_method_params, _num_samples, indexable
 
 from nnwidgets.trainer.events import Callback, CallbackList
+from nnwidgets.trainer.fallback_notes import fallback_record, warn_fallback
 
 __all__ = [
     "GridSearchCV",
@@ -483,6 +485,13 @@ _EXTRA_CONSTRAINTS = {
 class _BatchedSearchMixin:
     """Replaces the fit step of scikit-learn's searches with batched training."""
 
+    def __sklearn_clone__(self):
+        # the clones scikit-learn fits in each fold of a nested cross-validation
+        # share one record of the fallbacks said (nnwidgets.trainer.fallback_notes)
+        twin = super().__sklearn_clone__()
+        twin._fallbacks_said = self.__dict__.setdefault("_fallbacks_said_by_clones", set())
+        return twin
+
     def fit(self, X, y=None, **params):
         """Run fit with all sets of parameters (see scikit-learn's ``fit``).
 
@@ -490,6 +499,10 @@ class _BatchedSearchMixin:
         anything else runs scikit-learn's search (``batched_`` False, the
         reason in ``batch_note_``).
         """
+        with fallback_record(self.__dict__.get("_fallbacks_said")):
+            return self._fit(X, y, **params)
+
+    def _fit(self, X, y=None, **params):
         if self.batched is False:
             reason = "batched=False was passed"
         else:
@@ -501,8 +514,8 @@ class _BatchedSearchMixin:
                     "Use batched='auto' to fall back to scikit-learn's one-by-one search."
                 )
             if is_nnwidgets_mlp(self.estimator) and self.batched == "auto":
-                warnings.warn(f"{type(self).__name__} runs one model at a time: {reason}.",
-                              BatchFallbackWarning, stacklevel=2)
+                warn_fallback(f"{type(self).__name__} runs one model at a time: {reason}.",
+                              BatchFallbackWarning, stacklevel=3)
             if self.verbose > 0:
                 print(f"[{type(self).__name__}] not batched: {reason}")
             self.batched_ = False
@@ -785,6 +798,7 @@ def cross_validate(
     ``fit_time`` of a batched run is each fold's share of the batch's wall
     time. Anything that cannot be batched runs scikit-learn's function.
     """
+<<<<<<< HEAD
     constraints = getattr(_sk_cross_validate, "_skl_parameter_constraints", None)
     if constraints is not None:  # scikit-learn's argument checks and messages, whichever path runs
         given = dict(estimator=estimator, X=X, y=y, groups=groups, scoring=scoring, cv=cv, n_jobs=n_jobs,
@@ -793,6 +807,20 @@ def cross_validate(
                      return_indices=return_indices, error_score=error_score)
         validate_parameter_constraints(constraints, {k: v for k, v in given.items() if k in constraints},
                                        caller_name="cross_validate")
+=======
+    with fallback_record():
+        return _cross_validate(
+            estimator, X, y, groups=groups, scoring=scoring, cv=cv, n_jobs=n_jobs, verbose=verbose,
+            params=params, pre_dispatch=pre_dispatch, return_train_score=return_train_score,
+            return_estimator=return_estimator, return_indices=return_indices,
+            error_score=error_score, batched=batched, callbacks=callbacks,
+        )
+
+
+def _cross_validate(estimator, X, y, *, groups, scoring, cv, n_jobs, verbose, params, pre_dispatch,
+                    return_train_score, return_estimator, return_indices, error_score, batched,
+                    callbacks):
+>>>>>>> fixes
     reason = "batched=False was passed" if batched is False else refusal_reason(estimator, params)
     if reason is None and (not isinstance(error_score, numbers.Number) and error_score != "raise"):
         reason = "error_score is invalid"  # let sklearn raise its own message
@@ -804,8 +832,8 @@ def cross_validate(
         if batched is True:
             raise ValueError(f"batched=True, but this cross-validation cannot be batched: {reason}.")
         if is_nnwidgets_mlp(estimator) and batched == "auto":
-            warnings.warn(f"cross_validate runs one fold at a time: {reason}.", BatchFallbackWarning,
-                          stacklevel=2)
+            warn_fallback(f"cross_validate runs one fold at a time: {reason}.", BatchFallbackWarning,
+                          stacklevel=3)
         return _sk_cross_validate(
             estimator, X, y, groups=groups, scoring=scoring, cv=cv, n_jobs=n_jobs, verbose=verbose,
             params=params, pre_dispatch=pre_dispatch, return_train_score=return_train_score,

@@ -29,10 +29,22 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import ParameterGrid
+from sklearn.utils._param_validation import InvalidParameterError
 
 from nnwidgets.trainer.events import CallbackList, History
 
-__all__ = ["sweep", "SweepResult"]
+__all__ = ["sweep", "SweepResult", "InvalidSweepCandidate"]
+
+
+class InvalidSweepCandidate(InvalidParameterError):  # a ValueError and a TypeError, like scikit-learn's
+    """A combination of the grid that the estimator's own parameter check
+    rejects, found before any model trains. ``params`` is the combination,
+    ``error`` the estimator's error."""
+
+    def __init__(self, params: dict, label: str, error: Exception) -> None:
+        super().__init__(f"sweep candidate {label}: {error}")
+        self.params = params
+        self.error = error
 
 
 @dataclass
@@ -231,13 +243,13 @@ def sweep(estimator, param_grid, X, y, *, X_val=None, y_val=None, callbacks=None
         )
     ests = [clone(estimator).set_params(**clone(p, safe=False)) for p in candidates]
     labels = [format_params(p) for p in candidates]
-    for est, label in zip(ests, labels):  # every candidate checked before any model trains
+    for est, params, label in zip(ests, candidates, labels):  # every candidate checked before any model trains
         validate = getattr(est, "_validate_params", None)
         if validate is not None:
             try:
                 validate()
             except (ValueError, TypeError) as exc:
-                raise type(exc)(f"sweep candidate {label}: {exc}") from None
+                raise InvalidSweepCandidate(params, label, exc) from None
     scorer = check_scoring(estimator, scoring=scoring)
     cbl = CallbackList(callbacks)
 

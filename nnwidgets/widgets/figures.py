@@ -145,8 +145,11 @@ def _short(label: str, width: int = 26) -> str:
     return label[:head] + "…" + label[len(label) - (width - 1 - head):]
 
 
-def _fmt_value(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+def format_number(v: float, digits: int = 3) -> str:
+    """``v`` with ``digits`` significant digits, or as a whole number with
+    thousands separators from ``10**digits`` up (no "1.23e+04" for an MSE of
+    12,345). Bar labels use 3 digits, the %nnruns table 4."""
+    return f"{v:,.0f}" if abs(v) >= 10**digits else f"{v:.{digits}g}"
 
 
 def comparison_figure(results: Sequence, *, log_y: bool = False, max_confusion: int = 4):
@@ -189,7 +192,7 @@ def comparison_figure(results: Sequence, *, log_y: bool = False, max_confusion: 
                 ax_bar.set_ylim(max(0.0, min(finite) - 0.1), 1.0)
         for i, v in enumerate(values):
             if math.isfinite(v):
-                ax_bar.annotate(_fmt_value(v), (i, v), ha="center", va="bottom", fontsize=8)
+                ax_bar.annotate(format_number(v), (i, v), ha="center", va="bottom", fontsize=8)
 
     for ax_loss, (title, idx) in zip(top[max(1, len(metrics)):], losses):
         curves = [(labels[i], results[i].history.column("epoch"), results[i].history.column("loss"), None)

@@ -12,9 +12,13 @@ The figures are static matplotlib PNGs (nbconvert/nbgrader friendly).
 from __future__ import annotations
 
 import base64
+import functools
 from typing import Iterable
 
 from nnwidgets.trainer.registry import RUNS, RunRegistry
+from nnwidgets.widgets.figures import format_number
+
+_table_number = functools.partial(format_number, digits=4)  # the table's cells: 4 digits, bars 3
 
 _TABLE_COLUMNS = [
     "label", "device", "epochs", "stop_reason", "test_accuracy", "test_mse", "test_r2",
@@ -53,7 +57,7 @@ class RunComparison:
         if not self.runs:
             return {"text/plain": repr(self)}
         with _pd_options():
-            table_html = self.table.to_html(float_format=_fmt_cell, na_rep="–", border=0)
+            table_html = self.table.to_html(float_format=_table_number, na_rep="–", border=0)
         img = base64.b64encode(self.png()).decode("ascii")
         html_out = (
             f'<div class="nnw-runs"><b>{len(self.runs)} training run(s)</b>{table_html}'
@@ -68,16 +72,12 @@ class RunComparison:
             print(repr(self))
             return
         with _pd_options():
-            table_html = self.table.to_html(float_format=_fmt_cell, na_rep="–", border=0)
+            table_html = self.table.to_html(float_format=_table_number, na_rep="–", border=0)
         display({"text/html": table_html, "text/plain": repr(self)}, raw=True)
         display(
             {"image/png": base64.b64encode(self.png()).decode("ascii"), "text/plain": "<run comparison charts>"},
             raw=True,
         )
-
-
-def _fmt_cell(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 10_000 else f"{v:.4g}"
 
 
 class _pd_options:

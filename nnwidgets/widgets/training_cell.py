@@ -475,11 +475,17 @@ def _check_params(est, flags: dict, what: str | None = None) -> None:
     try:
         validate()
     except (ValueError, TypeError) as exc:
-        message = str(exc)
-        for param, flag in flags.items():
-            if f"'{param}' parameter" in message:
-                raise TrainingCellError(flag, (what or "") + message) from None
+        _raise_naming_the_option(exc, flags, what)
         raise
+
+
+def _raise_naming_the_option(exc: Exception, flags: dict, what: str | None = None) -> None:
+    """A TrainingCellError naming the option (``flags``: parameter -> option)
+    whose parameter scikit-learn's error ``exc`` is about; nothing if none."""
+    message = str(exc)
+    for param, flag in flags.items():
+        if f"'{param}' parameter" in message:
+            raise TrainingCellError(flag, (what or "") + message) from None
 
 
 def _sweep(obj, param_grid, X, y, X_val, y_val, X_test, y_test, callbacks, options):
@@ -488,7 +494,7 @@ def _sweep(obj, param_grid, X, y, X_val, y_val, X_test, y_test, callbacks, optio
     import torch
 
     try:
-        from nnwidgets.trainer.sweeps import sweep
+        from nnwidgets.trainer.sweeps import InvalidSweepCandidate, sweep
     except ImportError as exc:  # pragma: no cover - shipped together
         raise TrainingCellError("--grid", "needs nnwidgets.trainer.sweeps, which is not installed") from exc
     from nnwidgets.trainer.module_training import prediction_metrics
@@ -514,14 +520,12 @@ def _sweep(obj, param_grid, X, y, X_val, y_val, X_test, y_test, callbacks, optio
             for value in values:
                 _check_device(value)
         grid[name] = values
-    # every value checked before any model trains (a typo fails in a second, not after the others)
-    from sklearn.base import clone
-
-    for name, values in grid.items():
-        for value in values:
-            _check_params(clone(obj).set_params(**{name: value}), {name: "--grid"},
-                          what=f"{name}={value!r}: ")
-    result = sweep(obj, grid, X, y, X_val=X_val, y_val=y_val, callbacks=callbacks)
+    try:  # sweep checks every combination before any model trains (a typo fails in a second)
+        result = sweep(obj, grid, X, y, X_val=X_val, y_val=y_val, callbacks=callbacks)
+    except InvalidSweepCandidate as exc:
+        for name in grid:
+            _raise_naming_the_option(exc.error, {name: "--grid"}, what=f"{name}={exc.params[name]!r}: ")
+        raise
     task = _task(obj)
     runs = result.to_train_results()
     per_model = result.fit_time / max(1, len(runs))

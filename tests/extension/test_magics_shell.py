@@ -130,6 +130,29 @@ def test_grid_sweep_records_every_model(ip):
     assert list(table["test_mse"]) == [r.metrics["test_mse"] for r in RUNS]
 
 
+def test_grid_values_are_checked_once_by_sweep(ip, monkeypatch):
+    # sweep checks every combination before training; %%nntrain only turns its
+    # error into the one-line UsageError (it used to check every value itself first)
+    import sys
+
+    from nnwidgets import MLPRegressor
+
+    checked_by = []
+    validate = MLPRegressor._validate_params
+
+    def spy(self):
+        checked_by.append((sys._getframe(1).f_code.co_name, self.learning_rate_init))
+        return validate(self)
+
+    monkeypatch.setattr(MLPRegressor, "_validate_params", spy)
+    with pytest.raises(UsageError) as info:
+        nntrain(ip, "--data X,y --grid 'lr=0.1,abc' --epochs 4", "from nnwidgets import MLPRegressor\nMLPRegressor()")
+    assert str(info.value).startswith("--grid: learning_rate_init='abc': The 'learning_rate_init' parameter")
+    assert "\n" not in str(info.value) and len(RUNS) == 0
+    # --epochs checked with the line's options, then the grid's two combinations by sweep, once each
+    assert checked_by == [("_check_params", 0.001), ("sweep", 0.1), ("sweep", "abc")]
+
+
 def test_text_progress_when_asked(ip, capsys):
     nntrain(ip, "--data X,y --epochs 3 --loss mse --progress text", "nn.Linear(6, 1)")
     out = capsys.readouterr().out
@@ -344,3 +367,19 @@ def test_the_cells_plot_is_closed_once_its_image_is_out(ip, line):
         ip.run_line_magic("nntrain", line)
     assert len(RUNS) >= 1  # it trained
     assert open_plots() == before
+
+
+def test_run_table_and_bar_labels_share_one_number_format(ip):
+    from nnwidgets.widgets.figures import comparison_figure, format_number
+
+    # bar labels: 3 significant digits, whole numbers with separators from 1,000; the table: 4 and 10,000
+    assert [format_number(v) for v in (0.123456, 999.4, 1234.5, -12345.6)] == ["0.123", "999", "1,234", "-12,346"]
+    assert [format_number(v, digits=4) for v in (0.123456, 1234.5, 9999.4, 12345.6)] == [
+        "0.1235", "1234", "9999", "12,346"]
+    res = nntrain(ip, "--data X,y --test X,y --epochs 2 --loss mse", "nn.Linear(6, 1)")
+    mse = res.metrics["test_mse"]
+    assert mse > 10_000  # untrained on y around 150: both formats use separators
+    comparison = ip.run_line_magic("nnruns", "")
+    assert f">{format_number(mse, digits=4)}<" in comparison._repr_mimebundle_()["text/html"]
+    bars = next(ax for ax in comparison_figure(comparison.runs).axes if ax.get_title().startswith("Test MSE"))
+    assert format_number(mse) in [t.get_text() for t in bars.texts]

@@ -343,3 +343,20 @@ def test_batch_norm_trains_when_the_last_minibatch_has_one_sample():
     net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
     res = train_module(net, X, y, epochs=3, batch_size=50)  # batches of 50, 50 and 1
     assert res.epochs == 3 and res.stop_reason == "max_iter"
+
+
+@pytest.mark.parametrize("n, batch_size, why", [
+    (5, 1, r"batch_size=1 makes every minibatch one sample \(n_samples=5\); use batch_size=2 or more"),
+    (2, 1, r"batch_size=1 makes every minibatch one sample \(n_samples=2\)"),  # (not one batch of 2)
+    (1, None, r"X holds a single sample \(n_samples=1\); train on at least 2 samples"),
+])
+def test_batch_norm_on_one_sample_minibatches_is_a_clear_error(n, batch_size, why):
+    X = np.random.default_rng(0).normal(size=(n, 4)).astype(np.float32)
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    with pytest.raises(ValueError, match=r"^the module's BatchNorm1d layer cannot train on a minibatch of one "
+                                         r"sample \(torch: Expected more than 1 value per channel.*\): " + why):
+        train_module(net, X, np.arange(n) % 2, epochs=2, batch_size=batch_size)
+    # batch norm over pixels (BatchNorm2d) has more than one value per channel: one image is fine
+    conv = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2 * 2 * 2, 2))
+    images = np.random.default_rng(1).normal(size=(n, 1, 4, 4)).astype(np.float32)
+    assert train_module(conv, images, np.arange(n) % 2, epochs=2, batch_size=batch_size).epochs == 2

@@ -246,6 +246,32 @@ def test_unstackable_nnwidgets_estimator_warns_and_still_searches(clf_data):
     assert off.batched_ is False and off.batch_note_ == "batched=False was passed"
 
 
+def test_nested_cv_says_each_fallback_once_per_call(clf_data):
+    # the inner searches are refitted in each of the 3 outer folds; scikit-learn
+    # re-applies the warning filters per fold, so Python's registries forget
+    X, y = clf_data
+    lbfgs = small_clf(solver="lbfgs", max_iter=15)
+
+    def fallbacks(run):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BatchFallbackWarning)
+            run()
+        return sorted(str(w.message).split(":")[0] for w in caught if w.category is BatchFallbackWarning)
+
+    grid = GridSearchCV(lbfgs, {"alpha": [1e-4, 1e-2]}, cv=2)
+    assert fallbacks(lambda: cross_val_score(grid, X, y, cv=3)) == ["GridSearchCV runs one model at a time"]
+    assert fallbacks(lambda: skms.cross_val_score(GridSearchCV(lbfgs, {"alpha": [1e-4]}, cv=2), X, y, cv=3)
+                     ) == ["GridSearchCV runs one model at a time"]
+    # different messages in one call are each said
+    from sklearn.ensemble import VotingClassifier
+
+    both = VotingClassifier([("grid", grid), ("rand", RandomizedSearchCV(lbfgs, {"alpha": [1e-4]}, cv=2))])
+    assert fallbacks(lambda: cross_val_score(both, X, y, cv=3)) == [
+        "GridSearchCV runs one model at a time", "RandomizedSearchCV runs one model at a time"]
+    # and a search fitted directly says it at every fit
+    assert fallbacks(lambda: (grid.fit(X, y), grid.fit(X, y))) == ["GridSearchCV runs one model at a time"] * 2
+
+
 @pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
 def test_error_score_nan_and_raise_like_sklearn(clf_data):
     X, y = clf_data

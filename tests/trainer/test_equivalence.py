@@ -91,6 +91,28 @@ def test_binary_early_stopping_and_lbfgs_match_sklearn(iris):
     np.testing.assert_allclose(ours.loss_, sk.loss_, rtol=1e-6)
 
 
+def test_early_stopping_with_a_single_class_matches_sklearn(iris):
+    # one class: predict() can only answer it, so scikit-learn's validation accuracy is 1
+    # from the first epoch and nothing improves on it (the output thresholded at 0.5 is no
+    # score: it rose from 0.5 to 1, and training ran on with other weights)
+    X, _ = iris
+    y = np.full(len(X), "setosa")
+    kw = dict(hidden_layer_sizes=[5], random_state=0, max_iter=200, early_stopping=True,
+              learning_rate_init=0.05)
+    sk = SkMLPClassifier(**kw).fit(X, y)
+    ours = MLPClassifier(dtype="float64", **kw).fit(X, y)
+    assert ours.validation_scores_ == sk.validation_scores_ == [1.0] * 12  # stopped after n_iter_no_change + 2
+    assert ours.n_iter_ == sk.n_iter_ and ours.best_validation_score_ == 1.0
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-6)
+    for a, b in zip(ours.coefs_, sk.coefs_):  # the first epoch's weights, kept as the best
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    # stacked with a two-class model, each keeps its own validation score
+    two = clone(ours).set_params(random_state=1)
+    out = fit_stack([clone(ours), two], [(X, y), (X, (X[:, 0] > 5.8).astype(int))])
+    assert out[0].validation_scores_ == ours.validation_scores_
+    assert out[1].validation_scores_ != [1.0] * len(out[1].validation_scores_)
+
+
 def test_diabetes_lecture_metric_within_tolerance_of_sklearn(diabetes):
     # the lecture's net (float32, the default): test MSE within 5 % of scikit-learn's
     X_train, X_test, y_train, y_test = diabetes
