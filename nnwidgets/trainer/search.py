@@ -798,7 +798,6 @@ def cross_validate(
     ``fit_time`` of a batched run is each fold's share of the batch's wall
     time. Anything that cannot be batched runs scikit-learn's function.
     """
-<<<<<<< HEAD
     constraints = getattr(_sk_cross_validate, "_skl_parameter_constraints", None)
     if constraints is not None:  # scikit-learn's argument checks and messages, whichever path runs
         given = dict(estimator=estimator, X=X, y=y, groups=groups, scoring=scoring, cv=cv, n_jobs=n_jobs,
@@ -807,7 +806,6 @@ def cross_validate(
                      return_indices=return_indices, error_score=error_score)
         validate_parameter_constraints(constraints, {k: v for k, v in given.items() if k in constraints},
                                        caller_name="cross_validate")
-=======
     with fallback_record():
         return _cross_validate(
             estimator, X, y, groups=groups, scoring=scoring, cv=cv, n_jobs=n_jobs, verbose=verbose,
@@ -820,7 +818,6 @@ def cross_validate(
 def _cross_validate(estimator, X, y, *, groups, scoring, cv, n_jobs, verbose, params, pre_dispatch,
                     return_train_score, return_estimator, return_indices, error_score, batched,
                     callbacks):
->>>>>>> fixes
     reason = "batched=False was passed" if batched is False else refusal_reason(estimator, params)
     if reason is None and (not isinstance(error_score, numbers.Number) and error_score != "raise"):
         reason = "error_score is invalid"  # let sklearn raise its own message
