@@ -506,7 +506,7 @@ class _BatchedSearchMixin:
         if self.batched is False:
             reason = "batched=False was passed"
         else:
-            reason = refusal_reason(self.estimator, params)
+            reason = refusal_reason(self.estimator, self._params_for_each_fit(params))
         if reason is not None:
             if self.batched is True:
                 raise ValueError(
@@ -522,6 +522,19 @@ class _BatchedSearchMixin:
             self.batch_note_ = reason
             return super().fit(X, y, **params)
         return self._fit_batched(X, y, **params)
+
+    def _params_for_each_fit(self, params: dict) -> dict:
+        """The fit parameters each model's fit would get: with metadata
+        routing on, only those the estimator requests (a scorer's
+        sample_weight is not one of them)."""
+        from sklearn.utils.metadata_routing import _routing_enabled
+
+        if not params or not _routing_enabled():
+            return params
+        try:
+            return dict(self._get_routed_params_for_fit(params).estimator.fit)
+        except Exception:  # a routing error: scikit-learn's own path reports it
+            return params
 
     @_fit_context(prefer_skip_nested_validation=False)
     def _fit_batched(self, X, y=None, **params):
@@ -823,8 +836,8 @@ def _cross_validate(estimator, X, y, *, groups, scoring, cv, n_jobs, verbose, pa
         reason = "error_score is invalid"  # let sklearn raise its own message
     from sklearn.utils.metadata_routing import _routing_enabled
 
-    if reason is None and _routing_enabled():
-        reason = "metadata routing is enabled; scikit-learn routes the parameters"
+    if reason is None and _routing_enabled() and params:
+        reason = "metadata routing is enabled and params were given; scikit-learn routes them"
     if reason is not None:
         if batched is True:
             raise ValueError(f"batched=True, but this cross-validation cannot be batched: {reason}.")

@@ -429,3 +429,26 @@ def test_cross_validate_checks_its_arguments_like_sklearn_when_batched(clf_data,
     with pytest.raises(InvalidParameterError) as ours:
         cross_validate(small_clf(), X, y, cv=2, **bad)
     assert str(ours.value) == str(theirs.value)
+
+
+def test_metadata_routing_to_the_scorer_only_keeps_the_search_batched(clf_data):
+    """With metadata routing on, a sample_weight that only the scorer requests
+    is not a fit parameter: the search stays batched and scores like sklearn's."""
+    import sklearn
+    from sklearn.metrics import accuracy_score, make_scorer
+
+    X, y = clf_data
+    sw = np.where(y == 1, 3.0, 1.0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = small_clf().set_fit_request(sample_weight=False)
+        scorer = make_scorer(accuracy_score).set_score_request(sample_weight=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", BatchFallbackWarning)
+            ours = GridSearchCV(est, {"alpha": [1e-4, 1.0]}, cv=3, scoring=scorer).fit(X, y, sample_weight=sw)
+            folds = cross_validate(small_clf(), X, y, cv=3)  # routing on, no params: batched too
+        ref = skms.GridSearchCV(est, {"alpha": [1e-4, 1.0]}, cv=3, scoring=scorer).fit(X, y, sample_weight=sw)
+        unweighted = skms.GridSearchCV(est, {"alpha": [1e-4, 1.0]}, cv=3).fit(X, y)
+    assert ours.batched_
+    assert_cv_results_equal(ours.cv_results_, ref.cv_results_)
+    assert not np.allclose(ours.cv_results_["mean_test_score"], unweighted.cv_results_["mean_test_score"])
+    assert len(folds["test_score"]) == 3
