@@ -100,17 +100,23 @@ def test_string_labels_round_trip():
     assert res.metrics["test_accuracy"] == res.metrics["train_accuracy"]
 
 
-def test_divergence_stops_and_keeps_finite_weights():
+def test_a_loss_that_turns_nan_in_the_first_epoch_stops_with_the_initial_weights():
+    """The other half of the divergence rule (the exploding loss is the next
+    test): minibatch steps at lr=1e20 make the first epoch's loss NaN. Training
+    stops there and the module is given back with the weights it started with."""
+    from nnwidgets.trainer.estimators import TrainingDivergedWarning
+
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 3)).astype(np.float32)
     y = X.sum(axis=1) * 100
     net = nn.Linear(3, 1)
-    with pytest.warns(RuntimeWarning, match="diverged at epoch .* smaller learning rate"):
-        res = train_module(net, X, y, epochs=200, lr=10.0, loss="mse")
-    assert res.stop_reason == "diverged"
-    assert res.epochs < 200
-    assert all(torch.isfinite(p).all() for p in net.parameters())
-    assert np.isfinite(res.loss_curve).all()
+    initial = [p.detach().clone() for p in net.parameters()]
+    with pytest.warns(TrainingDivergedWarning, match=r"diverged at epoch 1: the training loss became non-finite "
+                                                     r"\(nan\).*weights from the start of epoch 1.*got lr=1e\+20"):
+        res = train_module(net, X, y, epochs=200, lr=1e20, loss="mse", batch_size=10)
+    assert res.stop_reason == "diverged" and res.epochs == 0 and res.loss_curve == []
+    for p, q in zip(net.parameters(), initial):
+        assert torch.equal(p, q)
 
 
 def test_an_exploding_loss_is_divergence_before_it_overflows():
