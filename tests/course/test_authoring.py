@@ -53,7 +53,11 @@ def test_cells_get_nbgrader_metadata_and_references():
     assert "abs(y - 2.0)" in test.source and "1.5 == 1.5" in test.source
     assert answer.cell_type == "markdown" and answer.metadata.nbgrader["solution"]
     assert ro.metadata.nbgrader["locked"] and not ro.metadata.nbgrader["grade"]
-    assert authoring.notebook_text(nb) == authoring.notebook_text(nb)  # deterministic
+    # deterministic: a second build from the same text is byte-identical (cell ids
+    # included), so `nnwidgets course build --check` only flags real changes
+    again = authoring.to_notebook(*authoring.parse(SAMPLE, "sample.py"), {"y": 2.0}, {"first": 1.5})
+    assert authoring.notebook_text(again) == authoring.notebook_text(nb)
+    assert [c["id"] for c in nb.cells] == ["cell-0", "sol", "t1", "why", "setup"]
 
 
 @pytest.mark.parametrize("text, message", [

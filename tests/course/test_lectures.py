@@ -64,8 +64,15 @@ def test_lecture_notebook_runs(lecture, tmp_path, monkeypatch):
     nb = nbformat.read(str(REPO / "source" / "lectures" / f"{lecture}.ipynb"), as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
-    askers = [o for c in nb.cells for o in c.get("outputs", [])
-              if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    assert askers, "the Asker widgets did not display"
-    if any("Asker(" in c.source for c in nb.cells):  # they wrote where they were told to
-        assert quiz_db.is_file() and (config_dir / "quiz.json").is_file()
+    ids = re.findall(r'Asker\(id="([\w-]+)"', "\n".join(c.source for c in nb.cells))
+    assert ids, "no Asker in the lecture"
+    views = [o for c in nb.cells if "Asker(" in c.source for o in c.get("outputs", [])
+             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == len(ids), "each Asker displays its widget"
+    # they wrote where they were told to: every question, with the instructor's key
+    from nnwidgets.quiz.store import open_store
+
+    with open_store(quiz_db) as store:
+        stored = {q.id: q.correct for q in store.questions()}
+    assert sorted(stored) == sorted(ids) and None not in stored.values(), stored
+    assert (config_dir / "quiz.json").is_file()

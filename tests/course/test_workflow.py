@@ -92,15 +92,20 @@ def test_generate_and_autograde(assignment, tmp_path, course_env):
         graded = read_nb(root / "autograded" / "wrong" / assignment / f"{assignment}.ipynb")
         original = cell_by_id(key, "test-lr").source
         assert cell_by_id(graded, "test-lr").source == original  # the edited test was restored
-        assert cell_by_id(graded, "test-q-v1-analysis").source  # the deleted test is back
+        # the deleted test is back, as the instructor wrote it (hidden tests included)
+        restored = cell_by_id(graded, "test-q-v1-analysis").source
+        assert restored.endswith(cell_by_id(key, "test-q-v1-analysis").source), restored
+        assert "added back by nbgrader" in restored
         loop_outputs = cell_by_id(graded, "q-diabetes-analysis").outputs
         assert any(o.get("ename") in ("CellTimeoutError", "KeyboardInterrupt") for o in loop_outputs)
         # diagnostics reach the student on stdout
         lr_out = "".join(o.get("text", "") for o in cell_by_id(graded, "test-lr").outputs)
         assert "trained on the test set" in lr_out
     # the instructor's overview: one row per submission, key at 100% of the autograded points
-    frame = overview(root)
-    assert set(frame["student"]) >= {"key", "blank"}
+    frame = overview(root).set_index("student")
+    assert set(frame.index) == {"key", "blank"} | ({"wrong"} if expected_wrong else set())
+    assert frame.loc["key", "code_score"] == frame.loc["key", "max_code_score"] == sum(points.values())
+    assert frame.loc["key", "auto_percent"] == 100 and frame.loc["blank", "code_score"] == 0
     if assignment == ASSIGNMENTS[0]:
         import argparse
 

@@ -1,14 +1,48 @@
-"""The shared alarm thread the live plot uses (real threads, generous waits)."""
+"""The shared alarm thread the live plot uses (real threads; deadlines on a
+clock the test moves, so a loaded machine cannot make an alarm fire early or late)."""
 
 import threading
 import time
 
 import pytest
 
+from nnwidgets.widgets import alarm as alarm_module
 from nnwidgets.widgets.alarm import Alarm
 
 
-def test_an_armed_alarm_fires_once_on_the_alarm_thread():
+@pytest.fixture
+def clock(monkeypatch):
+    """The alarm module's monotonic clock, frozen until the test advances it.
+    (The alarm thread still sleeps on a real condition variable: ``advance``
+    wakes it to look at the new time.)"""
+
+    class Clock:
+        def __init__(self):
+            self.now = time.monotonic()
+
+        def monotonic(self):
+            return self.now
+
+        def advance(self, seconds):
+            self.now += seconds
+            with alarm_module._SCHEDULER._cond:
+                alarm_module._SCHEDULER._cond.notify_all()
+
+    fake = Clock()
+    monkeypatch.setattr(alarm_module, "time", fake)
+    return fake
+
+
+def _queue_behind(clock, seconds):
+    """Arms a fresh alarm ``seconds`` from now, moves the clock past it and waits
+    for it: every alarm due before it has then been handled by the alarm thread."""
+    behind = threading.Event()
+    Alarm(behind.set).arm(seconds)
+    clock.advance(seconds)
+    assert behind.wait(10)
+
+
+def test_an_armed_alarm_fires_once_on_the_alarm_thread(clock):
     fired = []
     done = threading.Event()
 
@@ -19,29 +53,38 @@ def test_an_armed_alarm_fires_once_on_the_alarm_thread():
     alarm = Alarm(fn)
     alarm.arm(0.01)
     assert alarm.armed
+    assert not done.wait(0.05)  # the clock has not reached its deadline
+    clock.advance(0.01)
     assert done.wait(10)
-    time.sleep(0.05)
+    _queue_behind(clock, 1.0)
     assert fired == ["nnwidgets-alarm"] and not alarm.armed
 
 
-def test_a_disarmed_alarm_never_fires():
-    fired = threading.Event()
-    alarm = Alarm(fired.set)
+def test_a_disarmed_alarm_never_fires(clock):
+    fired = []
+    alarm = Alarm(lambda: fired.append(1))
     alarm.arm(0.02)
     alarm.disarm()
-    later = threading.Event()
-    Alarm(later.set).arm(0.1)  # queued after the disarmed one's deadline
-    assert later.wait(10)
-    assert not fired.is_set() and not alarm.armed
+    assert not alarm.armed
+    _queue_behind(clock, 0.1)  # past the disarmed one's deadline
+    assert fired == []
+    # armed again: the first arming's entry, still queued, does not fire it early
+    alarm.arm(0.02)
+    alarm.disarm()
+    alarm.arm(0.5)
+    _queue_behind(clock, 0.1)
+    assert fired == [] and alarm.armed
+    _queue_behind(clock, 0.5)
+    assert fired == [1] and not alarm.armed
 
 
-def test_arming_an_armed_alarm_keeps_its_first_deadline():
+def test_arming_an_armed_alarm_keeps_its_first_deadline(clock):
     done = threading.Event()
     alarm = Alarm(done.set)
-    t0 = time.monotonic()
     alarm.arm(0.05)
     alarm.arm(60)
-    assert done.wait(10) and time.monotonic() - t0 < 30
+    clock.advance(0.05)
+    assert done.wait(10)  # at 0.05 s, not 60 s
 
 
 def test_an_alarm_that_raises_does_not_stop_the_others():

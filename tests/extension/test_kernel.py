@@ -146,7 +146,12 @@ def test_a_sweep_ends_as_one_image_of_all_its_curves(executed):
 def test_nbconvert_html_shows_the_image(executed):
     nbconvert = pytest.importorskip("nbconvert")
     body, _ = nbconvert.HTMLExporter().from_notebook_node(executed)
-    assert body.count("data:image/png;base64") >= 3  # two training cells + %nnruns
+    # every saved image: the training cells', the sweep's, the LiveLossPlot cells' and %nnruns' chart
+    saved = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(saved) == 7
+    # each as an <img> of its own data (the page's CSS has a data:image/png of its own)
+    assert body.count('src="data:image/png;base64,') == len(saved)
+    assert all(f'src="data:image/png;base64,{o["data"]["image/png"].strip()}"' in body for o in saved)
 
 
 @pytest.fixture(scope="module")
@@ -235,14 +240,14 @@ def test_stop_button_message_stops_a_running_cell(kernel):
     comm_id = _wait_for_plot(kc, msg_id)
     # what the browser sends when the Stop button is clicked
     click = kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"method": "custom", "content": {"type": "stop"}}})
-    sent_at = time.monotonic()
     kc.shell_channel.send(click)
     reply = _wait_reply(kc, msg_id, timeout=60)
     assert reply["content"]["status"] == "ok"
-    assert time.monotonic() - sent_at < 30  # handled while the cell ran, not after a million epochs
     out = _stdout(kc, "print(stopped_res.stop_reason, stopped_res.epochs < 1000000, "
                       "stopped_res.model(torch.zeros(2, 6)).shape[0])")
-    assert out.split() == ["stopped", "True", "2"]  # stopped early, and the trained model is kept
+    # handled while the cell ran (stop_reason 'stopped', not 'max_iter' after a million
+    # epochs), and the trained model is kept
+    assert out.split() == ["stopped", "True", "2"]
     # the click was handled on the nnwidgets subshell created for this kernel (one, reused)
     out = _stdout(kc, "from nnwidgets.widgets import kernel_comm\n"
                       "ids = list(kernel_comm._SUBSHELLS.values())\n"

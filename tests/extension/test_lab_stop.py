@@ -4,7 +4,6 @@ with the static image. Uses the browser tests' JupyterLab harness."""
 
 import pathlib
 import sys
-import time
 
 import pytest
 
@@ -55,9 +54,7 @@ def test_stop_button_in_jupyterlab(tmp_path):
                 assert "samples/s" in page.locator(".nnw-lossplot-status").inner_text()
                 lab_page.screenshot("training")
                 page.locator("button.nnw-stop").click()
-                clicked = time.monotonic()
-                lab_page.wait_cell_done(1, timeout_ms=60_000)
-                assert time.monotonic() - clicked < 60
+                lab_page.wait_cell_done(1, timeout_ms=60_000)  # raises if the click did not end it
                 assert lab_page.cell(1).locator("img").count() == 1  # the static image replaced the widget
                 lab_page.run_cell(2)
                 assert lab_page.output_text(2).split() == ["stopped", "True"]

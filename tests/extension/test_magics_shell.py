@@ -212,7 +212,6 @@ def test_help_lists_every_option(ip, capsys):
                    "--grid", "--model"):
         assert option in doc, option
     assert "%%nntrain --data X_train,y_train" in doc  # examples
-    assert ip.find_cell_magic("nntrain") is not None
 
 
 def test_nnruns_table_and_charts(ip):

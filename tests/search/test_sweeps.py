@@ -106,8 +106,11 @@ def test_stop_from_a_callback_stops_every_model(data):
     est = MLPClassifier(hidden_layer_sizes=[4], max_iter=200, random_state=0)
     rec = Recorder(stop_after=3)
     res = sweep(est, {"alpha": [1e-4, 1e-2, 1.0]}, X, y, callbacks=rec)
-    assert max(e[1] for e in rec.events) <= 4
-    assert all(len(c) <= 4 for c in res.loss_curves)
+    # STOP after epoch 3 (of 200) ends every model at that epoch boundary, not later
+    assert sorted((e[0], e[1]) for e in rec.events) == [(k, epoch) for k in range(3) for epoch in (1, 2, 3)]
+    assert [len(c) for c in res.loss_curves] == [3, 3, 3]
+    assert [e.stop_reason_ for e in res.estimators] == ["stopped"] * 3
+    assert list(res.to_frame()["stop_reason"]) == ["stopped"] * 3
 
 
 def test_sweep_bad_input(data):

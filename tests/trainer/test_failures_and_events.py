@@ -102,6 +102,13 @@ def test_divergence_stops_with_warning_and_keeps_finite_weights():
     assert np.isfinite(net.predict(X_test)).all()
     assert len(net.history_) == net.n_iter_
     # the same net in float64 diverges the same way (scikit-learn would silently return junk)
+    net64 = MLPRegressor(hidden_layer_sizes=[100], learning_rate_init=1e6, random_state=1, max_iter=10000,
+                         dtype="float64")
+    with pytest.warns(TrainingDivergedWarning, match="loss exploded.*smaller learning_rate_init"):
+        net64.fit(X_train, y_train)
+    assert net64.stop_reason_ == "diverged" and net64.n_iter_ == net.n_iter_
+    assert all(c.dtype == np.float64 and np.isfinite(c).all() for c in net64.coefs_ + net64.intercepts_)
+    assert np.isfinite(net64.predict(X_test)).all()
 
 
 def test_divergence_in_a_stack_only_stops_that_model():
