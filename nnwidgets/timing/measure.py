@@ -97,6 +97,8 @@ def measure(
         max_run_time=max_run_time, threshold=threshold, warmup=warmup,
     )
     dev = get_device(device)
+    if not dev.available():
+        raise ValueError(f"cannot time on {dev.name!r}: {dev.unavailable_reason()}")
     clk = dev.clock(clock if dev.kind == "cuda" else "sync")
     extra: dict = {}
 

@@ -171,3 +171,10 @@ def test_format_speedup():
     assert format_speedup(17.39) == "17.4×"
     assert format_speedup(0.41) == "0.41×"
     assert format_speedup(None) == "–"
+
+
+def test_a_missing_device_is_a_clear_error():
+    # cuda:99 exists on no machine: without a GPU torch's own error was
+    # "AssertionError: Torch not compiled with CUDA enabled"
+    with pytest.raises(ValueError, match=r"cannot time on 'cuda:99': (no CUDA GPU is available|cuda:99 does not exist)"):
+        measure(lambda: None, "cuda:99")
