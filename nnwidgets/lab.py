@@ -105,7 +105,35 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(" ".join(cmd))
         return 0
-    return subprocess.call(cmd, env=lab_env())
+    return run_jupyterlab(cmd, lab_env())
+
+
+def run_jupyterlab(cmd: list[str], env: dict[str, str]) -> int:
+    """Runs JupyterLab and waits for it. A SIGTERM (or SIGHUP) sent to
+    ``nnwidgets lab`` is passed on, so stopping the wrapper (a service
+    manager, ``kill``) stops JupyterLab and its kernels too instead of
+    leaving them running; Ctrl-C reaches both through the terminal."""
+    import signal
+
+    proc = subprocess.Popen(cmd, env=env)
+    passed_on = []
+
+    def pass_on(signum, _frame):
+        passed_on.append(signum)
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+    handled = [sig for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if sig]
+    previous = {sig: signal.signal(sig, pass_on) for sig in handled}
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:  # JupyterLab got the Ctrl-C too and asks to confirm; keep waiting
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def register(subparsers) -> None:

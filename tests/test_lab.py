@@ -100,3 +100,40 @@ def test_lab_saves_widget_state_in_notebooks_without_touching_other_settings(tmp
     assert "@jupyter-widgets/jupyterlab-manager:plugin" not in _get_overrides(str(app_settings))[0]
     # the file ships inside the package (pyproject's package-data takes **/*.json)
     assert Path(LAB_CONFIG_DIR, "labconfig", "default_setting_overrides.json").is_file()
+
+
+def test_stopping_nnwidgets_lab_stops_jupyterlab_too(tmp_path):
+    """SIGTERM to the `nnwidgets lab` wrapper reaches the JupyterLab it
+    started (a stand-in child here), which used to be left running."""
+    import os
+    import signal
+    import subprocess
+    import textwrap
+    import time
+
+    child_pid = tmp_path / "child.pid"
+    child = tmp_path / "child.py"
+    child.write_text(textwrap.dedent(f"""
+        import os, signal, sys, time, pathlib
+        signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path({str(tmp_path / 'child.stopped')!r}).write_text('1'), sys.exit(0)))
+        pathlib.Path({str(child_pid)!r}).write_text(str(os.getpid()))
+        time.sleep(60)
+    """))
+    wrapper = subprocess.Popen([sys.executable, "-c",
+                                "import sys; from nnwidgets.lab import run_jupyterlab; "
+                                f"sys.exit(run_jupyterlab([sys.executable, {str(child)!r}], dict(__import__('os').environ)))"])
+    deadline = time.monotonic() + 30
+    while not child_pid.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert child_pid.exists(), "the stand-in JupyterLab did not start"
+    wrapper.send_signal(signal.SIGTERM)
+    assert wrapper.wait(timeout=30) == 0  # the child's exit status
+    assert (tmp_path / "child.stopped").read_text() == "1"
+    pid = int(child_pid.read_text())
+    time.sleep(0.1)
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive
