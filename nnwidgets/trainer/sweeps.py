@@ -154,14 +154,20 @@ class SweepResult:
         (for the run registry / ``%nnruns``)."""
         from nnwidgets.trainer.results import TrainResult
 
+        from sklearn.base import is_classifier
+
         out = []
         for k, est in enumerate(self.estimators):
-            metrics = {"train_score": float(self.train_scores[k])}
+            # the default scores (the estimator's own score: accuracy or R^2)
+            # get the names %%nntrain's runs use, so that %nnruns shows one
+            # column for both; another scoring keeps the neutral name
+            name = "score" if self.scoring is not None else ("accuracy" if is_classifier(est) else "r2")
+            metrics = {f"train_{name}": float(self.train_scores[k])}
             curve = self.loss_curves[k]
             if curve:
                 metrics["train_loss"] = float(curve[-1])
             if self.val_scores is not None:
-                metrics["val_score"] = float(self.val_scores[k])
+                metrics[f"val_{name}"] = float(self.val_scores[k])
             out.append(TrainResult(
                 model=est, history=self.histories[k], metrics=metrics,
                 device=str(getattr(est, "device_", "cpu")),

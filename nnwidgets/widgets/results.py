@@ -17,6 +17,9 @@ _METRIC_NAMES = {
     "test_r2": "test R²",
     "val_loss": "validation loss",
     "val_score": "validation score",
+    "val_accuracy": "validation accuracy",
+    "val_r2": "validation R²",
+    "train_score": "train score",
 }
 
 

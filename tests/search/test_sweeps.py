@@ -74,6 +74,15 @@ def test_learning_rate_sweep_is_batched_and_equals_one_by_one(data):
     assert [line.get_label() for line in ax.get_lines()] == res.labels
     results = res.to_train_results()
     assert [r.label for r in results] == res.labels and results[0].history is res.histories[0]
+    # the names %%nntrain's runs use, so that %nnruns compares them in one column
+    assert results[2].metrics["train_accuracy"] == res.train_scores[2]
+    assert results[2].metrics["val_accuracy"] == res.val_scores[2]
+    assert "train_score" not in results[2].metrics
+    reg = sweep(MLPRegressor(hidden_layer_sizes=[4], max_iter=5, random_state=0, dtype="float64"),
+                {"alpha": [1e-4, 1e-2]}, X, y.astype(float)).to_train_results()
+    assert set(reg[0].metrics) == {"train_r2", "train_loss"}
+    custom = sweep(est, {"alpha": [1e-4]}, X, y, scoring="balanced_accuracy").to_train_results()
+    assert "train_score" in custom[0].metrics  # another scoring is not called accuracy
 
 
 def test_widths_and_seeds_sweep_in_groups(data):
