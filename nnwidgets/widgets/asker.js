@@ -13,8 +13,12 @@
 const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 // The student's quiz token is not model state (a notebook saved with its
 // widget state would carry it): the kernel hands it over by message and the
-// page keeps it in memory, one per model.
-const TOKENS = new WeakMap();
+// page keeps it in memory, one per quiz server and student, shared by every
+// question on the page (the server issues a student's token only once).
+// anywidget loads this module once per widget, so the maps live on the page.
+const SHARED = (globalThis.__nnwidgetsAskerTokens ??= { tokens: new Map(), issuing: new Map() });
+const TOKENS = SHARED.tokens; // key -> token ("" = the kernel holds none yet)
+const ISSUING = SHARED.issuing; // key -> promise of the token being obtained
 const KERNEL_WAIT_MS = 5000;
 const POLL_MS = 1000;
 const MAX_BACKOFF_MS = 10000;
@@ -51,22 +55,64 @@ function apiBase(model) {
   return null;
 }
 
-// The token the kernel holds for this student ("" when none was issued yet).
-// Resolves when the kernel answers: a busy kernel answers when its cell ends,
-// and a notebook reopened without its kernel never does (onSlow is called
-// after KERNEL_WAIT_MS so that the view can say so).
+function tokenKey(model) {
+  return model.get("mode") + "|" + apiBase(model) + "|" + model.get("student");
+}
+
+// The kernel announces the token unasked (a busy kernel cannot answer a
+// question until its cell ends) and answers "token?" when idle.
+function heardToken(model, msg) {
+  if (!msg || msg.type !== "token" || typeof msg.token !== "string") return false;
+  const key = tokenKey(model);
+  if (msg.token || !TOKENS.has(key)) TOKENS.set(key, msg.token);
+  return true;
+}
+
+// Resolves with what the kernel says ("" when it holds no token yet). A busy
+// kernel announces it within seconds; a notebook reopened without its kernel
+// never does (onSlow is called after KERNEL_WAIT_MS so that the view can say so).
 function tokenFromKernel(model, onSlow) {
   return new Promise((resolve) => {
+    const key = tokenKey(model);
+    if (TOKENS.has(key)) {
+      resolve(TOKENS.get(key));
+      return;
+    }
     const slow = setTimeout(onSlow, KERNEL_WAIT_MS);
     const onMsg = (msg) => {
-      if (!msg || msg.type !== "token") return;
+      if (!heardToken(model, msg)) return;
       clearTimeout(slow);
       model.off("msg:custom", onMsg);
-      resolve(typeof msg.token === "string" ? msg.token : "");
+      resolve(TOKENS.get(key));
     };
     model.on("msg:custom", onMsg);
     model.send({ type: "token?" });
   });
+}
+
+// This student's token: the kernel's, else one the quiz server issues now
+// (then the kernel keeps it for the next session). One request per page.
+// Resolves with { token } or { error }.
+function obtainToken(model, onSlow) {
+  const key = tokenKey(model);
+  const known = TOKENS.get(key);
+  if (known) return Promise.resolve({ token: known });
+  if (!ISSUING.has(key)) {
+    const p = (async () => {
+      const said = await tokenFromKernel(model, onSlow);
+      if (said) return { token: said };
+      const r = await call(model, "POST", "api/quiz/students", { student: model.get("student") });
+      if (r.ok && r.data && r.data.token) {
+        TOKENS.set(key, r.data.token);
+        model.send({ type: "token", token: r.data.token }); // the kernel keeps it for the next session
+        return { token: r.data.token };
+      }
+      return { error: (r.data && r.data.error) || "the quiz server did not issue a token (HTTP " + r.status + ")" };
+    })();
+    ISSUING.set(key, p);
+    p.finally(() => ISSUING.delete(key));
+  }
+  return ISSUING.get(key);
 }
 
 async function call(model, method, path, body, token) {
@@ -259,32 +305,17 @@ function render({ model, el: host }) {
     if (changed) model.save_changes();
   }
 
-  let tokenRequest = null; // one question to the kernel at a time
   async function ensureToken() {
-    const known = TOKENS.get(model);
-    if (known) return known;
-    if (!tokenRequest) {
-      const waiting = "Waiting for the kernel (busy, or gone if this notebook was reopened: run this cell again to answer)";
-      tokenRequest = tokenFromKernel(model, () => setMessage(waiting)).then((t) => {
-        if (live.message === waiting) live.message = "";
-        return t;
-      });
+    const waiting = "Waiting for the kernel (busy, or gone if this notebook was reopened: run this cell again to answer)";
+    let got;
+    try {
+      got = await obtainToken(model, () => setMessage(waiting));
+    } finally {
+      if (live.message === waiting) live.message = "";
     }
-    let token = await tokenRequest;
-    tokenRequest = null;
-    if (TOKENS.get(model)) return TOKENS.get(model);
-    if (token) {
-      TOKENS.set(model, token);
-      return token;
-    }
-    const r = await call(model, "POST", "api/quiz/students", { student: model.get("student") });
-    if (r.ok && r.data && r.data.token) {
-      TOKENS.set(model, r.data.token);
-      model.send({ type: "token", token: r.data.token }); // the kernel keeps it for the next session
-      return r.data.token;
-    }
+    if (got.token) return got.token;
     live.canAnswer = false;
-    setMessage((r.data && r.data.error) || "the quiz server did not issue a token (HTTP " + r.status + ")");
+    setMessage(got.error);
     return null;
   }
 
@@ -332,7 +363,7 @@ function render({ model, el: host }) {
       return;
     }
     try {
-      const token = TOKENS.get(model);
+      const token = TOKENS.get(tokenKey(model)) || null;
       const q = askedMine || !token ? "" : "?mine=1";
       const r = await call(model, "GET", "api/quiz/" + encodeURIComponent(model.get("qid")) + q, undefined, token);
       if (r.ok) {
@@ -441,4 +472,12 @@ function render({ model, el: host }) {
   };
 }
 
-export default { render };
+// Once per model, before any view: the kernel's token announcements may come
+// while no question is on screen yet.
+function initialize({ model }) {
+  const onMsg = (msg) => heardToken(model, msg);
+  model.on("msg:custom", onMsg);
+  return () => model.off("msg:custom", onMsg);
+}
+
+export default { initialize, render };

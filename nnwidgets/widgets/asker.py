@@ -31,6 +31,7 @@ import html
 import os
 import pathlib
 import string
+import threading
 from typing import Sequence
 
 import anywidget
@@ -42,6 +43,12 @@ from nnwidgets.quiz.questions import make_question
 
 _HERE = pathlib.Path(__file__).parent
 LETTERS = string.ascii_uppercase
+# When the kernel announces the token to the browser, in seconds after the
+# widget is made. A busy kernel cannot answer the browser's "token?" (the
+# question waits until the cell ends), so the kernel tells it unasked, from a
+# thread, a few times: the first messages may reach the page before the
+# widget's code is loaded there, and nobody listens to them yet.
+TOKEN_PUSH_DELAYS = (0.0, 0.3, 1.0, 2.5, 5.0, 10.0, 20.0)
 
 
 def _resolve_backend(server: str | None) -> tuple[str, str]:
@@ -139,9 +146,13 @@ class Asker(anywidget.AnyWidget):
         # to the browser by message, never a synced trait, so a notebook saved
         # with its widget state (as `nnwidgets lab` does) does not contain it
         self._token = (identity.saved_token(url, sid) or "") if mode == "server" else ""
+        self._token_heard = threading.Event()  # set once the kernel hears from the browser
         self.on_msg(self._on_frontend_msg)
         if mode == "local":
             self._local_call(self._local_register)
+        else:
+            threading.Thread(target=self._push_token_repeatedly, name="nnwidgets-asker-token",
+                             daemon=True).start()
 
     # -- public API ------------------------------------------------------------
     @property
@@ -151,6 +162,9 @@ class Asker(anywidget.AnyWidget):
     @property
     def token(self) -> str:
         """This student's token on the quiz server ("" until one is issued)."""
+        if not self._token and self.mode == "server":
+            # another question on the page may have had it issued since
+            self._token = identity.saved_token(self.server, self.student) or ""
         return self._token
 
     @token.setter
@@ -158,7 +172,10 @@ class Asker(anywidget.AnyWidget):
         value = value or ""
         if value and value != self._token and self.mode == "server":
             identity.save_token(self.server, self.student, value)  # kept for the next kernel
+        changed = value != self._token
         self._token = value
+        if changed and self.mode != "local":
+            self._push_token()  # e.g. issued to Asker.submit: the page submits with it too
 
     def submit(self, answer: int | str) -> None:
         """Answer (or change the answer) from Python, as the Submit button does."""
@@ -307,13 +324,34 @@ class Asker(anywidget.AnyWidget):
         self.locked = bool(state.get("locked", self.locked))
         self.revealed = bool(state.get("revealed", self.revealed))
 
+    def _push_token(self) -> bool:
+        """Tell the browser this student's token ("" = none yet); False once closed."""
+        if self.comm is None:
+            return False
+        try:
+            self.send({"type": "token", "token": self.token})
+        except Exception:  # a closed comm or a kernel shutting down: nobody to tell
+            return False
+        return True
+
+    def _push_token_repeatedly(self) -> None:
+        waited = 0.0
+        for at in TOKEN_PUSH_DELAYS:
+            if self._token_heard.wait(max(0.0, at - waited)):
+                return  # the kernel answers the browser itself from now on
+            waited = at
+            if not self._push_token():
+                return
+
     def _on_frontend_msg(self, _widget, content, _buffers) -> None:
         if not isinstance(content, dict):
             return
         kind = content.get("type")
         if kind == "token?":  # the browser's view asks for the token it submits with
-            self.send({"type": "token", "token": self._token})
+            self._token_heard.set()
+            self._push_token()
         elif kind == "token" and isinstance(content.get("token"), str):  # issued to the browser
+            self._token_heard.set()
             self.token = content["token"]
         elif kind == "submit" and self.mode == "local":
             answer = content.get("answer")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 import pathlib
 import subprocess
 import sys
@@ -85,7 +86,8 @@ def test_the_token_reaches_the_browser_by_message_never_in_saved_widget_state(se
     a = Asker(**NAND, server=server.url, student="dave")
     a.send = lambda content, buffers=None: sent.append(content)
     a._on_frontend_msg(a, {"type": "token?"}, [])
-    assert sent == [{"type": "token", "token": ""}]  # none issued yet: the browser asks the server
+    # none issued yet: the browser asks the server (the kernel may have said so unasked, too)
+    assert sent and all(m == {"type": "token", "token": ""} for m in sent)
     a._on_frontend_msg(a, {"type": "token", "token": "dave-token"}, [])  # what the browser got
     assert a.token == "dave-token" and identity.saved_token(server.url, "dave") == "dave-token"
     a._on_frontend_msg(a, {"type": "token?"}, [])
@@ -95,6 +97,34 @@ def test_the_token_reaches_the_browser_by_message_never_in_saved_widget_state(se
     for widget in (a, b):  # what JupyterLab saves is the model's synced state
         state = widget.get_state()
         assert "token" not in state and "dave-token" not in json.dumps(state, default=str)
+
+
+def test_a_busy_kernel_announces_the_token_unasked(server, monkeypatch):
+    """While its cell runs, the kernel cannot answer the browser's "token?"
+    (the question waits until the cell ends): the Asker tells the browser
+    the token unasked, a few times (the page may not listen yet), and stops
+    once it hears from the browser."""
+    identity.save_token(server.url, "erin", "erin-token")
+    sent = []  # (widget, message): questions of earlier tests may still announce theirs
+    monkeypatch.setattr(Asker, "send", lambda self, content, buffers=None: sent.append((self, content)))
+    monkeypatch.setattr("nnwidgets.widgets.asker.TOKEN_PUSH_DELAYS", (0.0, 0.05, 0.1, 0.15, 5.0))
+
+    def sent_by(widget):
+        return [m for w, m in list(sent) if w is widget]
+
+    a = Asker(**NAND, server=server.url, student="erin")
+    deadline = time.monotonic() + 3
+    while len(sent_by(a)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sent_by(a) == [{"type": "token", "token": "erin-token"}] * 4
+    a._on_frontend_msg(a, {"type": "token?"}, [])  # the kernel is idle again and heard the page
+    assert len(sent_by(a)) == 5
+    time.sleep(5.3)  # past the last scheduled announcement: it is not sent
+    assert len(sent_by(a)) == 5
+    # an embedded-store question has no token and announces nothing
+    b = Asker(**NAND, student="erin")
+    time.sleep(0.3)
+    assert sent_by(b) == []
 
 
 def test_server_mode_from_python(server, monkeypatch):

@@ -44,12 +44,15 @@ def test_asker_live_in_jupyterlab_while_the_kernel_is_busy(server, lab_page):
     harness, lab, lp, watch = lab_page
     page = lp.page
     harness.write_notebook(lab.root / "quiz.ipynb", [
-        # shows the question, then keeps the kernel busy for 20 s
-        "import time\nfrom IPython.display import display\nfrom nnwidgets import Asker\n"
+        # shows the question, then keeps the kernel busy until the test is done with it
+        # (at most 120 s), whatever the speed of the machine
+        "import pathlib, time\nfrom IPython.display import display\nfrom nnwidgets import Asker\n"
         "display(Asker(id='labnand', question='NAND <b>outputs</b>?', "
         "answers=['0,0,0,1', '1,1,1,0', '0,1,1,0'], "
         f"correct=1, server='{server.url}', student='lab-student'))\n"
-        "time.sleep(20)",
+        "t0 = time.time()\n"
+        "while time.time() - t0 < 120 and not pathlib.Path('busy.done').exists():\n"
+        "    time.sleep(0.1)",
         "Asker(id='labself', question='Local?', answers=['yes', 'no'], correct=0, student='me')",
         "Asker(id='labjup', question='Via Jupyter?', answers=['a', 'b'], server='jupyter', student='me')",
     ])
@@ -73,8 +76,10 @@ def test_asker_live_in_jupyterlab_while_the_kernel_is_busy(server, lab_page):
         "document.querySelector('.nnw-asker .nnw-asker-answer.nnw-asker-correct') !== null",
         timeout=20_000)
     assert "1,1,1,0" in w.locator(".nnw-asker-answer.nnw-asker-correct").inner_text()
+    assert "[*]" in lp.prompt(0)  # still busy: all of the above happened while it ran
     lp.screenshot("server-mode", locator=w)
 
+    (lab.root / "busy.done").write_text("")
     lp.wait_cell_done(0, timeout_ms=60_000)
     lp.run_cell(1)
     w2 = page.locator(".nnw-asker").nth(1)
@@ -108,4 +113,44 @@ def test_asker_live_in_jupyterlab_while_the_kernel_is_busy(server, lab_page):
             "document.querySelectorAll('.nnw-asker .nnw-asker-count')[2].textContent === '1 answer'",
             timeout=20_000)
         lp.screenshot("jupyter-mode", locator=w3)
+    assert [str(r) for r in watch.all_errors()] == []
+
+
+def test_a_new_student_answers_every_question_of_a_page_while_the_kernel_is_busy(server, lab_page):
+    """A lecture page holds many questions; the quiz server issues a student's
+    token only once (a second request gets 409). Every question on the page
+    shares the one token, obtained once, also while the kernel is busy."""
+    harness, lab, lp, watch = lab_page
+    page = lp.page
+    asks = "".join(
+        f"display(Asker(id='page{i}', question='Q{i}?', answers=['a', 'b', 'c'], "
+        f"server='{server.url}', student='new-student'))\n"
+        for i in range(3)
+    )
+    harness.write_notebook(lab.root / "page.ipynb", [
+        "import pathlib, time\nfrom IPython.display import display\nfrom nnwidgets import Asker\n"
+        + asks +
+        "t0 = time.time()\n"
+        "while time.time() - t0 < 120 and not pathlib.Path('busy.done').exists():\n"
+        "    time.sleep(0.1)",
+    ])
+    lp.open_notebook("page.ipynb")
+    lp.run_cell(0, wait=False)
+    page.wait_for_function("document.querySelectorAll('.nnw-asker').length === 3", timeout=30_000)
+    for i in range(3):
+        w = page.locator(".nnw-asker").nth(i)
+        w.locator(".nnw-asker-answer").nth(i).click()
+        w.locator(".nnw-asker-submit").click()
+    for i in range(3):
+        page.wait_for_function(
+            f"document.querySelectorAll('.nnw-asker .nnw-asker-count')[{i}].textContent === '1 answer'",
+            timeout=20_000)
+    statuses = page.locator(".nnw-asker-status").all_inner_texts()
+    assert statuses == ["Your answer: A", "Your answer: B", "Your answer: C"]
+    assert "[*]" in lp.prompt(0)  # all while the kernel was busy
+    (lab.root / "busy.done").write_text("")
+    lp.wait_cell_done(0, timeout_ms=60_000)
+    viewer = QuizClient(server.url, student="viewer", save=False)
+    for i in range(3):  # the server recorded each answer
+        assert viewer.state(f"page{i}")["counts"][i] == 1
     assert [str(r) for r in watch.all_errors()] == []
