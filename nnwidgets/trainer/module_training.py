@@ -22,7 +22,9 @@ What it does for you:
 
 from __future__ import annotations
 
+import difflib
 import math
+import numbers
 import time
 import warnings
 
@@ -45,6 +47,115 @@ LOSSES = {
 LOSS_ALIASES = {"crossentropy": "cross_entropy", "ce": "cross_entropy", "log_loss": "cross_entropy",
                 "squared_error": "mse", "binary_cross_entropy": "bce"}
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+#: names that are not settings' values but are near one: the torch classes' names
+_NEAR_NAMES = {
+    "loss": {**{cls.lower(): key for key, (cls, _) in LOSSES.items()}, "bceloss": "bce", "bcewithlogits": "bce"},
+    "optimizer": {"rms_prop": "rmsprop", "adam_w": "adamw", "gd": "sgd"},
+    "device": {"gpu": "cuda", "cuda0": "cuda:0", "nvidia": "cuda"},
+}
+
+
+def _did_you_mean(name: str, value: str, choices) -> str:
+    """' did you mean 'sgd'?' for a misspelt name, '' when nothing is near."""
+    key = value.lower().replace("-", "_").replace(" ", "")
+    near = _NEAR_NAMES.get(name, {}).get(key)
+    if near is None:
+        close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
+        near = close[0] if close else None
+    return f" did you mean {near!r}?" if near is not None else ""
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _type_name(value) -> str:
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def _check_int(name, value, example, *, none_ok=""):
+    if _is_int(value):
+        return int(value)
+    fix = ""
+    if _is_real(value) and math.isfinite(value) and float(value) == int(value):
+        fix = f": use {name}={int(value)}"  # 1e3 is a float
+    raise TypeError(f"{name}={value!r} must be an integer such as {example}{none_ok}; "
+                    f"got {_type_name(value)}{fix}")
+
+
+def _check_real(name, value, what):
+    if not _is_real(value):
+        raise TypeError(f"{name}={value!r} must be {what}; got {_type_name(value)}")
+    return float(value)
+
+
+def _check_settings(*, epochs, lr, momentum, nesterov, weight_decay, batch_size, shuffle, optimizer, loss, device,
+                    seed, label):
+    """Every setting checked before anything else happens: a wrong type is a
+    TypeError, a wrong value a ValueError, each naming the parameter, the value
+    given and what is allowed (one line: %%nntrain shows it as a UsageError).
+    Returns the numbers as Python ints / floats."""
+    import torch
+
+    epochs = _check_int("epochs", epochs, 100)
+    if epochs < 1:
+        raise ValueError(f"epochs={epochs!r} must be at least 1")
+    lr_value = _check_real("lr", lr, "a number such as 0.01")
+    if not (lr_value > 0 and math.isfinite(lr_value)):
+        raise ValueError(f"lr={lr!r} must be a positive number such as 0.01")
+    if batch_size is not None:
+        batch_size = _check_int("batch_size", batch_size, 32, none_ok=", or None (the full batch)")
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r} must be at least 1, or None for the full batch")
+    momentum_value = _check_real("momentum", momentum, "a number between 0 and 1 (0.9 is usual; 0 for none)")
+    if not 0 <= momentum_value <= 1:
+        raise ValueError(f"momentum={momentum!r} must be between 0 and 1 (0.9 is usual; 0 for none)")
+    decay = _check_real("weight_decay", weight_decay, "a number (the L2 penalty, 1e-4 is usual); use 0 for none")
+    if not (decay >= 0 and math.isfinite(decay)):
+        raise ValueError(f"weight_decay={weight_decay!r} must be 0 or more (1e-4 is usual, 0 for none)")
+    for name, flag in (("nesterov", nesterov), ("shuffle", shuffle)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name}={flag!r} must be True or False; got {_type_name(flag)}")
+    if isinstance(optimizer, str):
+        if optimizer.lower() not in OPTIMIZERS:
+            raise ValueError(f"optimizer={optimizer!r} is not known;{_did_you_mean('optimizer', optimizer, OPTIMIZERS)}"
+                             f" use one of {OPTIMIZERS}, or a torch.optim.Optimizer class")
+    elif isinstance(optimizer, torch.optim.Optimizer):
+        cls = type(optimizer)
+        raise TypeError(f"optimizer={cls.__name__}(...) is an optimizer already built on parameters; pass its class, "
+                        f"optimizer=torch.optim.{cls.__name__} (train_module builds it on the module's parameters "
+                        f"with lr and weight_decay), or one of {OPTIMIZERS}")
+    elif not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
+        raise TypeError(f"optimizer={optimizer!r} must be one of {OPTIMIZERS} or a torch.optim.Optimizer class "
+                        "such as torch.optim.Adam")
+    if isinstance(loss, str):
+        key = LOSS_ALIASES.get(loss.lower(), loss.lower())
+        if key not in LOSSES:
+            raise ValueError(f"loss={loss!r} is not known;{_did_you_mean('loss', loss, [*LOSSES, *LOSS_ALIASES])} "
+                             f"use one of {sorted(LOSSES)} or pass a torch loss module such as "
+                             "torch.nn.CrossEntropyLoss()")
+    elif isinstance(loss, type):
+        name = loss.__name__
+        raise TypeError(f"loss={loss!r} is a class: pass an instance, loss=nn.{name}(), or a name such as "
+                        f"'mse' or 'cross_entropy'")
+    elif not callable(loss):
+        raise TypeError(f"loss={loss!r} must be a name such as 'cross_entropy' or 'mse', or a torch loss module "
+                        "such as torch.nn.CrossEntropyLoss()")
+    if isinstance(device, str) and device != "auto":
+        hint = _did_you_mean("device", device, ["cpu", "cuda", "auto"])
+        if hint and device.lower() not in ("cpu", "cuda") and not device.lower().startswith(("cuda:", "cpu:")):
+            raise ValueError(f"device={device!r} is not a valid device;{hint} use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if seed is not None:
+        seed = _check_int("seed", seed, "0 or 42", none_ok=", or None")
+        if not 0 <= seed < 2**64:
+            raise ValueError(f"seed={seed!r} must be from 0 to 2**64 - 1 (such as 0 or 42), or None")
+    if label is not None and not isinstance(label, str):
+        raise TypeError(f"label={label!r} must be a string (the run's name) or None; got {_type_name(label)}")
+    return epochs, lr_value, momentum_value, decay, batch_size, seed
 
 
 def _loss_fn(loss):
@@ -77,7 +188,14 @@ def _optimizer(name, params, lr, momentum, nesterov, weight_decay):
     import torch
 
     if not isinstance(name, str):
+        if isinstance(name, type) and issubclass(name, torch.optim.SGD):
+            return name(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
         if isinstance(name, type) and issubclass(name, torch.optim.Optimizer):
+            if momentum or nesterov:
+                raise ValueError(
+                    f"momentum/nesterov apply to optimizer='sgd' only, not optimizer={name.__name__}; "
+                    "drop them or use optimizer='sgd'."
+                )
             return name(params, lr=lr, weight_decay=weight_decay)
         raise TypeError(f"optimizer must be one of {OPTIMIZERS} or a torch.optim.Optimizer class; got {name!r}")
     key = name.lower()
@@ -267,6 +385,10 @@ def train_module(
         before building the module to make its initial weights reproducible.
     callbacks : Callback or list (see :mod:`nnwidgets.trainer.events`).
     label : a name for the run in comparisons.
+
+    Every setting and the data are checked before the first epoch: a wrong
+    type is a TypeError, a wrong value a ValueError, naming the parameter, the
+    value and what is allowed (with the nearest name for a misspelt one).
     """
     import torch
 
@@ -274,13 +396,10 @@ def train_module(
 
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    epochs = int(epochs)
-    if epochs < 1:
-        raise ValueError(f"epochs={epochs!r} must be at least 1")
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr={lr!r} must be a positive number such as 0.01")
-    if batch_size is not None and int(batch_size) < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer or None (full batch)")
+    epochs, lr, momentum, weight_decay, batch_size, seed = _check_settings(
+        epochs=epochs, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, batch_size=batch_size,
+        shuffle=shuffle, optimizer=optimizer, loss=loss, device=device, seed=seed, label=label)
+    cbs = CallbackList(callbacks)
     dev = resolve_device(device)
     loss_fn, task, loss_name = _loss_fn(loss)
 
@@ -398,7 +517,6 @@ def train_module(
     n = len(Xd)
     bs = n if batch_size is None else min(int(batch_size), n)
     label = label or type(module).__name__
-    cbs = CallbackList(callbacks)
     dev_str = device_name(dev)
     settings = dict(
         epochs=epochs, optimizer=optimizer if isinstance(optimizer, str) else optimizer.__name__,

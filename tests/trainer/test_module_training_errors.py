@@ -1,0 +1,128 @@
+"""train_module and bad input: every mistake is an error that names the value
+and the fix, raised before any training step, and a training that fails keeps
+its last good weights."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from nnwidgets.trainer.events import Callback  # noqa: E402
+from nnwidgets.trainer.module_training import train_module  # noqa: E402
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(40, 3)).astype(np.float32)
+Y_CLASS = (X[:, 0] > 0).astype(int)
+Y_REG = (X @ np.array([1.0, 2.0, -1.0]) + 0.5).astype(np.float32)
+
+
+class CountSteps(Callback):
+    """Counts the epochs run: the checks come before any of them."""
+
+    def __init__(self):
+        self.epochs = 0
+
+    def on_epoch_end(self, **kw):
+        self.epochs += 1
+
+
+def _weights(module):
+    return [t.detach().clone() for t in module.state_dict().values()]
+
+
+def _same_weights(module, before):
+    return all(torch.equal(a, b) for a, b in zip(module.state_dict().values(), before))
+
+
+def _fails_before_training(exc, match, net=None, X=X, y=Y_CLASS, **kwargs):
+    """Calls train_module, expects ``exc`` matching ``match``, and checks that
+    no epoch ran and the module's weights did not change."""
+    net = net if net is not None else nn.Linear(3, 2)
+    before = _weights(net)
+    counter = CountSteps()
+    kwargs.setdefault("epochs", 5)
+    with pytest.raises(exc, match=match) as info:
+        train_module(net, X, y, callbacks=[counter], **kwargs)
+    assert counter.epochs == 0 and _same_weights(net, before)
+    assert "\n" not in str(info.value)  # one line: %%nntrain shows it as a UsageError
+    return info.value
+
+
+# -- 1. settings ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    # epochs: an integer >= 1 (2.5 was truncated to 2, "10" and True were taken)
+    ({"epochs": 2.5}, TypeError, r"^epochs=2\.5 must be an integer such as 100; got a float"),
+    ({"epochs": 1e3}, TypeError, r"^epochs=1000\.0 must be an integer .*use epochs=1000"),
+    ({"epochs": "10"}, TypeError, r"^epochs='10' must be an integer such as 100; got a str"),
+    ({"epochs": True}, TypeError, r"^epochs=True must be an integer"),
+    ({"epochs": None}, TypeError, r"^epochs=None must be an integer"),
+    ({"epochs": -3}, ValueError, r"^epochs=-3 must be at least 1"),
+    # lr: a positive finite number (np.float32(0.1) was refused, True was taken)
+    ({"lr": -0.1}, ValueError, r"^lr=-0\.1 must be a positive number such as 0\.01"),
+    ({"lr": float("inf")}, ValueError, r"^lr=inf must be a positive number"),
+    ({"lr": "0.1"}, TypeError, r"^lr='0\.1' must be a number such as 0\.01; got a str"),
+    ({"lr": True}, TypeError, r"^lr=True must be a number"),
+    # batch_size: None or an integer >= 1
+    ({"batch_size": 0}, ValueError, r"^batch_size=0 must be at least 1, or None for the full batch"),
+    ({"batch_size": 2.5}, TypeError, r"^batch_size=2\.5 must be an integer such as 32, or None"),
+    ({"batch_size": "32"}, TypeError, r"^batch_size='32' must be an integer"),
+    # momentum: 0 <= momentum <= 1, as scikit-learn's (torch said "Invalid momentum value: -0.5")
+    ({"momentum": -0.5}, ValueError, r"^momentum=-0\.5 must be between 0 and 1 \(0\.9 is usual; 0 for none\)"),
+    ({"momentum": 1.5}, ValueError, r"^momentum=1\.5 must be between 0 and 1"),
+    ({"momentum": None}, TypeError, r"^momentum=None must be a number between 0 and 1"),
+    # weight_decay: a number >= 0
+    ({"weight_decay": -1e-4}, ValueError, r"^weight_decay=-0\.0001 must be 0 or more \(1e-4 is usual"),
+    ({"weight_decay": "a"}, TypeError, r"^weight_decay='a' must be a number"),
+    ({"weight_decay": None}, TypeError, r"^weight_decay=None must be a number .*use 0 for none"),
+    # flags are booleans ("no" is a true string)
+    ({"shuffle": "no"}, TypeError, r"^shuffle='no' must be True or False"),
+    ({"nesterov": "yes"}, TypeError, r"^nesterov='yes' must be True or False"),
+    # names: the list, and the nearest one
+    ({"optimizer": "sdg"}, ValueError, r"^optimizer='sdg' is not known; did you mean 'sgd'\? use one of"),
+    ({"optimizer": "Adamm"}, ValueError, r"^optimizer='Adamm' is not known; did you mean 'adam'\?"),
+    ({"optimizer": 3}, TypeError, r"^optimizer=3 must be one of"),
+    ({"loss": "cross_entropi"}, ValueError, r"^loss='cross_entropi' is not known; did you mean 'cross_entropy'\?"),
+    ({"loss": "MSELoss"}, ValueError, r"^loss='MSELoss' is not known; did you mean 'mse'\?"),
+    ({"loss": nn.MSELoss}, TypeError, r"^loss=<class 'torch\.nn\.modules\.loss\.MSELoss'> is a class: pass an "
+                                      r"instance, loss=nn\.MSELoss\(\), or a name such as 'mse'"),
+    ({"loss": 3}, TypeError, r"^loss=3 must be a name such as 'cross_entropy' or 'mse'"),
+    ({"device": "gpu"}, ValueError, r"^device='gpu' is not a valid device; did you mean 'cuda'\?"),
+    # seed: None or an integer from 0 to 2**64 - 1 (1.5 was truncated, 2**70 was torch's overflow)
+    ({"seed": 1.5}, TypeError, r"^seed=1\.5 must be an integer such as 0 or 42, or None"),
+    ({"seed": "a"}, TypeError, r"^seed='a' must be an integer"),
+    ({"seed": 2**70}, ValueError, r"^seed=1180591620717411303424 must be from 0 to 2\*\*64 - 1"),
+    ({"seed": -1}, ValueError, r"^seed=-1 must be from 0 to 2\*\*64 - 1"),
+    ({"label": 3}, TypeError, r"^label=3 must be a string \(the run's name\) or None"),
+])
+def test_bad_settings_are_named_before_training(kwargs, exc, match):
+    _fails_before_training(exc, match, **kwargs)
+
+
+def test_callbacks_that_are_not_callbacks_are_named():
+    net = nn.Linear(3, 2)
+    before = _weights(net)
+    for bad in (3, [3], "plot"):
+        with pytest.raises(TypeError, match=r"^callbacks must be Callback instances .*got 3|got 'plot'"):
+            train_module(net, X, Y_CLASS, epochs=5, callbacks=bad)
+    assert _same_weights(net, before)
+
+
+def test_an_optimizer_built_already_is_a_clear_error():
+    net = nn.Linear(3, 2)
+    built = torch.optim.SGD(net.parameters(), lr=0.1)
+    _fails_before_training(TypeError, r"^optimizer=SGD\(...\) is an optimizer already built on parameters; pass "
+                                      r"its class, optimizer=torch\.optim\.SGD", net=net, optimizer=built)
+
+
+def test_good_settings_of_other_types_are_taken():
+    """numpy numbers are numbers (np.float32(0.1) was refused as lr)."""
+    res = train_module(nn.Linear(3, 2), X, Y_CLASS, epochs=np.int64(3), lr=np.float32(0.1), batch_size=np.int64(8),
+                       momentum=np.float64(0.5), weight_decay=0, seed=np.int32(1), shuffle=np.bool_(True))
+    assert res.epochs == 3 and res.params["lr"] == pytest.approx(0.1)
+    # an optimizer class gets momentum when it is SGD
+    res = train_module(nn.Linear(3, 2), X, Y_CLASS, epochs=2, optimizer=torch.optim.SGD, momentum=0.9)
+    assert res.epochs == 2
+    _fails_before_training(ValueError, r"^momentum/nesterov apply to optimizer='sgd'",
+                           optimizer=torch.optim.Adam, momentum=0.9)
