@@ -224,15 +224,99 @@ def _as_array(data, name):
 
     if isinstance(data, torch.Tensor):
         return data.detach().cpu().numpy()
+    if hasattr(data, "toarray") and hasattr(data, "nnz"):  # scipy sparse: densified, as the estimators do
+        data = data.toarray()
     if hasattr(data, "to_numpy"):  # pandas
-        data = data.to_numpy()
+        data = _pandas_to_numpy(data, name)
     arr = np.asarray(data)
-    if arr.dtype == object:
+    if name.startswith("X") and arr.dtype.kind in "OUS":
         try:
-            arr = arr.astype(np.float64) if name.startswith("X") else arr
+            arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be numeric; got values such as {arr.ravel()[:3]!r}") from exc
+            raise ValueError(_not_numeric(arr, name)) from exc
     return arr
+
+
+def _pandas_to_numpy(data, name):
+    """A DataFrame X: a text column is named; missing values (pd.NA) become NaN."""
+    if not (name.startswith("X") and hasattr(data, "columns")):
+        return data.to_numpy()
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    for column, dtype in data.dtypes.items():
+        if not (is_numeric_dtype(dtype) or is_bool_dtype(dtype)):
+            values = data[column].dropna()
+            example = _plain(values.iloc[0]) if len(values) else None
+            raise ValueError(f"{name}'s column {column!r} is not numeric (values such as {example!r}); encode it "
+                             "(pd.get_dummies) or drop it")
+    return data.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _plain(value):
+    """np.str_('a') -> 'a' (for messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _not_numeric(arr, name) -> str:
+    """The message for data holding something that is not a number, naming the first such value."""
+    for index, value in np.ndenumerate(arr):
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            where = f"{name}[{', '.join(str(i) for i in index)}]" if index else name
+            value = _plain(value)
+            if value is None:
+                return f"{name} must be numeric; it holds None ({where}): remove or impute missing values"
+            if isinstance(value, str):
+                return f"{name} must be numeric; it holds strings such as {value!r} ({where})"
+            return f"{name} must be numeric; it holds {type(value).__name__} values such as {value!r} ({where})"
+    return f"{name} must be numeric"
+
+
+#: what to do about data without samples
+_NO_SAMPLES = {
+    "X": "training needs at least one",
+    "X_val": "pass X_val=None and y_val=None to train without validation data",
+    "X_test": "pass X_test=None and y_test=None for no test metrics",
+}
+
+
+def _check_form(a, name) -> None:
+    """X, y, X_val, ...: arrays of samples (not a single value, not empty), of real numbers."""
+    if a is None:
+        return
+    shape = tuple(a.shape)
+    if len(shape) == 0:
+        what = ("one row per sample, of shape (n_samples, n_features)" if name.startswith("X")
+                else "one target per sample, of shape (n_samples,)")
+        raise ValueError(f"{name} must be an array with {what}; got a single value {_plain(a.tolist())!r}")
+    if shape[0] == 0:
+        raise ValueError(f"{name} has 0 samples (shape {shape}); {_NO_SAMPLES.get(name, 'give at least one')}")
+    if name.startswith("X") and 0 in shape[1:]:
+        raise ValueError(f"{name} has 0 features per sample (shape {shape}); select at least one column")
+    dtype = a.dtype
+    if (dtype.is_complex if hasattr(dtype, "is_complex") else dtype.kind == "c"):
+        raise ValueError(f"{name} holds complex numbers (dtype {str(dtype).replace('torch.', '')}); train_module "
+                         f"needs real numbers: pass {name}.real, or abs({name})")
+
+
+def _numeric_targets(a, name, loss_name):
+    """Targets of a regression loss: numbers (strings are an error naming them)."""
+    if a is None or a.dtype.kind not in "OUS":
+        return a
+    strings = a.dtype.kind in "US" or any(isinstance(v, str) for v in a.ravel()[:1000])
+    if strings:
+        examples = [_plain(v) for v in np.unique(a.astype(str))[:3]]
+        raise ValueError(
+            f"{name} holds strings such as {examples}, but loss={loss_name!r} needs numbers; for class labels use "
+            f"loss='cross_entropy' (a module with one output per class), or {name}.astype(float) if they are numbers"
+        )
+    try:
+        a = a.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(_not_numeric(a, name)) from exc
+    _check_finite(a, name)
+    return a
 
 
 def _check_finite(a, name) -> None:
@@ -318,10 +402,11 @@ def prediction_metrics(task, y_true, y_pred, prefix) -> dict:
     return {f"{prefix}_mse": mse, f"{prefix}_r2": r2}
 
 
-def _input_mismatch(module, sample_shape, exc: RuntimeError) -> Exception:
-    """A clear error for a module that cannot take X's samples."""
+def _input_mismatch(module, shape, exc: RuntimeError) -> Exception:
+    """A clear error for a module that cannot take X's samples (X of ``shape``)."""
     from torch import nn
 
+    sample_shape = shape[1:]
     first = next((m for m in module.modules() if isinstance(m, (nn.Linear, nn.LazyLinear))), None)
     n_features = sample_shape[-1] if len(sample_shape) else 1
     if (first is not None and not isinstance(first, nn.LazyLinear) and len(sample_shape) == 1
@@ -331,6 +416,23 @@ def _input_mismatch(module, sample_shape, exc: RuntimeError) -> Exception:
             f"nn.Linear({first.in_features}, {first.out_features}) expects {first.in_features}; "
             f"build it with nn.Linear({n_features}, {first.out_features}) (X.shape[1] = {n_features})"
         )
+    # X of one value per sample, or of samples that are arrays, for a module that starts with a Linear layer
+    leaf = next((m for m in module.modules() if not any(True for _ in m.children())
+                 and any(True for _ in m.parameters(recurse=False))), None)
+    if isinstance(leaf, nn.Linear) and not isinstance(leaf, nn.LazyLinear):
+        layer, n_in = f"nn.Linear({leaf.in_features}, {leaf.out_features})", leaf.in_features
+        if len(sample_shape) == 0:
+            return ValueError(
+                f"X has shape {shape}, one value per sample, but the module's first layer {layer} expects {n_in} "
+                f"features per sample; pass X of shape (n_samples, {n_in}) (X.reshape(-1, 1) if X is a single "
+                "feature)"
+            )
+        if len(sample_shape) > 1 and math.prod(sample_shape) == n_in:
+            return ValueError(
+                f"X has samples of shape {tuple(sample_shape)}, but the module's first layer {layer} expects "
+                f"{n_in} features per sample; flatten X to (n_samples, {n_in}) with X.reshape(len(X), -1), or "
+                "start the module with nn.Flatten()"
+            )
     return ValueError(f"X has samples of shape {tuple(sample_shape)}, which the module cannot take: {exc}")
 
 
@@ -409,6 +511,8 @@ def train_module(
     Xn, yn = features(X, "X"), _as_array(y, "y")
     if Xn is None or yn is None:
         raise ValueError("X and y are required")
+    _check_form(Xn, "X")
+    _check_form(yn, "y")
     if len(Xn) != len(yn):
         raise ValueError(f"X has {len(Xn)} samples but y has {len(yn)}; they must match")
     if (X_val is None) != (y_val is None):
@@ -419,6 +523,8 @@ def train_module(
     Xt, yt = features(X_test, "X_test"), _as_array(y_test, "y_test")
     # everything checked before the first epoch: a mistake in the test data
     # must not cost the training (and its result)
+    for name, a in (("X_val", Xv), ("y_val", yv), ("X_test", Xt), ("y_test", yt)):
+        _check_form(a, name)
     for name, a in (("X", Xn), ("y", yn), ("X_val", Xv), ("y_val", yv), ("X_test", Xt), ("y_test", yt)):
         _check_finite(a, name)
     for xs, ys, xname, yname in ((Xv, yv, "X_val", "y_val"), (Xt, yt, "X_test", "y_test")):
@@ -430,7 +536,9 @@ def train_module(
     if task in ("classification", "binary"):
         yn, yv, yt = (_labels_1d(a) for a in (yn, yv, yt))
     if task is None:
-        task = "classification" if np.issubdtype(yn.dtype, np.integer) or yn.dtype == object else "regression"
+        task = "classification" if np.issubdtype(yn.dtype, np.integer) or yn.dtype.kind in "OUS" else "regression"
+    if task == "regression":
+        yn, yv, yt = (_numeric_targets(a, name, loss_name) for a, name in ((yn, "y"), (yv, "y_val"), (yt, "y_test")))
     targets = _Targets(task, yn)
 
     if seed is not None:
@@ -465,7 +573,7 @@ def train_module(
         try:
             probe = module(Xd[: min(2, len(Xd))])
         except RuntimeError as exc:  # (a 2-row probe: torch's message would name 2 rows, not the data)
-            raise _input_mismatch(module, Xd.shape[1:], exc) from exc
+            raise _input_mismatch(module, tuple(Xd.shape), exc) from exc
         finally:
             module.train(was_training)
     if not isinstance(probe, torch.Tensor):

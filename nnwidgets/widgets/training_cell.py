@@ -400,8 +400,7 @@ _MODULE_ERRORS = (
     ("loss=", "--loss"), ("optimizer=", "--optimizer"), ("nesterov=", "--nesterov"),
     ("momentum/nesterov", "--momentum"), ("momentum=", "--momentum"), ("weight_decay=", "--weight-decay"),
     ("device=", "--device"), ("batch_size=", "--batch-size"),
-    ("epochs=", "--epochs"), ("lr=", "--lr"), ("X has", "--data"), ("y has class index", "--data"),
-    ("X contains", "--data"), ("y contains", "--data"),
+    ("epochs=", "--epochs"), ("lr=", "--lr"), ("X ", "--data"), ("X's ", "--data"), ("y ", "--data"),
     ("X_val", "--val"), ("y_val", "--val"), ("X_test", "--test"), ("y_test", "--test"),
 )
 

@@ -126,3 +126,86 @@ def test_good_settings_of_other_types_are_taken():
     assert res.epochs == 2
     _fails_before_training(ValueError, r"^momentum/nesterov apply to optimizer='sgd'",
                            optimizer=torch.optim.Adam, momentum=0.9)
+
+
+# -- 2. the data's form ---------------------------------------------------------------------------------------------
+
+def test_data_in_every_usual_form_trains():
+    """Lists, pandas, numpy of any number type, torch tensors and scipy sparse
+    matrices (densified, as the estimators do; they were an error naming an
+    object array of one sparse matrix)."""
+    import pandas as pd
+    import scipy.sparse
+
+    forms = [
+        (X.tolist(), Y_CLASS.tolist()),
+        (pd.DataFrame(X, columns=["a", "b", "c"]), pd.Series(Y_CLASS)),
+        (X.astype(np.float64), Y_CLASS.astype(np.int32)),
+        (X > 0, Y_CLASS),
+        (torch.as_tensor(X), torch.as_tensor(Y_CLASS)),
+        (X, torch.as_tensor(Y_CLASS)),
+        (scipy.sparse.csr_matrix(X), Y_CLASS),
+    ]
+    for Xf, yf in forms:
+        res = train_module(nn.Linear(3, 2), Xf, yf, X_test=Xf, y_test=yf, epochs=3, lr=0.5, seed=0)
+        assert res.epochs == 3 and 0 <= res.metrics["test_accuracy"] <= 1
+
+
+def _frame_with_missing_value():
+    import pandas as pd
+
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).astype("Float64")
+    frame.iloc[4, 1] = pd.NA
+    return frame
+
+
+def _frame_with_text_column():
+    import pandas as pd
+
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    frame["colour"] = np.where(Y_CLASS == 1, "red", "blue")
+    return frame
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    # forms that cannot be samples (were "len() of unsized object" / numpy's reduction errors)
+    (dict(X=np.float32(1.0)), r"^X must be an array with one row per sample, of shape \(n_samples, n_features\); "
+                              r"got a single value"),
+    (dict(X=X[:0], y=Y_CLASS[:0]), r"^X has 0 samples \(shape \(0, 3\)\); training needs at least one"),
+    (dict(X=np.zeros((40, 0), np.float32)), r"^X has 0 features per sample \(shape \(40, 0\)\)"),
+    (dict(X_val=X[:0], y_val=Y_CLASS[:0]), r"^X_val has 0 samples \(shape \(0, 3\)\); pass X_val=None and "
+                                           r"y_val=None to train without validation data"),
+    (dict(X_test=X[:0], y_test=Y_CLASS[:0]), r"^X_test has 0 samples"),
+    (dict(y=np.int64(1)), r"^y must be an array with one target per sample"),
+    # 1-D or 3-D X for a module that takes rows of features (was torch's "mat1 and mat2 shapes cannot be multiplied")
+    (dict(X=X[:, 0]), r"^X has shape \(40,\), one value per sample, but the module's first layer nn\.Linear\(3, 2\) "
+                      r"expects 3 features per sample; pass X of shape \(n_samples, 3\) \(X\.reshape\(-1, 1\) if "
+                      r"X is a single feature"),
+    (dict(X=X.reshape(40, 3, 1)), r"^X has samples of shape \(3, 1\), but the module's first layer nn\.Linear\(3, 2\) "
+                                  r"expects 3 features per sample; flatten X to \(n_samples, 3\) with "
+                                  r"X\.reshape\(len\(X\), -1\)"),
+    # values that are not real numbers (X strings were numpy's "could not convert string to float: np.str_('a')")
+    (dict(X=np.array(list("ab"))[np.zeros((40, 3), int)]),
+     r"^X must be numeric; it holds strings such as 'a' \(X\[0, 0\]\)"),
+    (dict(X=_frame_with_text_column()), r"^X's column 'colour' is not numeric \(values such as 'red'\); encode it "
+                                        r"\(pd\.get_dummies\) or drop it"),
+    (dict(X=X.astype(np.complex64)), r"^X holds complex numbers \(dtype complex64\); train_module needs real numbers"),
+    (dict(X=_frame_with_missing_value()), r"^X contains NaN or infinity \(first at index \(4, 1\)\)"),
+    # a regression loss and string targets (was "could not convert string to float: np.str_('b')", or trained
+    # silently on numbers written as strings)
+    (dict(y=np.array(["low", "high"])[Y_CLASS], loss="mse", net=nn.Linear(3, 1)),
+     r"^y holds strings such as \['high', 'low'\], but loss='mse' needs numbers; for class labels use "
+     r"loss='cross_entropy'"),
+    (dict(y=np.array(["1.5", "2.0"])[Y_CLASS], loss="mse", net=nn.Linear(3, 1)),
+     r"^y holds strings such as \['1\.5', '2\.0'\], but loss='mse' needs numbers; .*y\.astype\(float\) if they are "
+     r"numbers"),
+    (dict(y=Y_REG, X_val=X, y_val=np.array(["a", "b"])[Y_CLASS], loss="huber", net=nn.Linear(3, 1)),
+     r"^y_val holds strings such as \['a', 'b'\], but loss='huber' needs numbers"),
+    # validation and test data that do not match X
+    (dict(X_val=X[:, :2], y_val=Y_CLASS), r"^X_val has samples of shape \(2,\) but X has \(3,\)"),
+    (dict(X_val=X, y_val=Y_CLASS[:5]), r"^X_val has 40 samples but y_val has 5"),
+    (dict(X=X, y=Y_CLASS[:-2]), r"^X has 40 samples but y has 38"),
+])
+def test_bad_data_is_named_before_training(kwargs, match):
+    net = kwargs.pop("net", None)
+    _fails_before_training(ValueError, match, net=net, **kwargs)
