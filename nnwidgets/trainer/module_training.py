@@ -535,6 +535,7 @@ def train_module(
                              f"{tuple(Xn.shape[1:])}; use the same features (columns) as X")
     if task in ("classification", "binary"):
         yn, yv, yt = (_labels_1d(a) for a in (yn, yv, yt))
+    loss_known = task is not None  # (a callable of the user's: its task is a guess, its shapes are its own)
     if task is None:
         task = "classification" if np.issubdtype(yn.dtype, np.integer) or yn.dtype.kind in "OUS" else "regression"
     if task == "regression":
@@ -566,33 +567,72 @@ def train_module(
     Xvd, yvd = to_x(Xv), to_y(yv, "y_val")
     module.to(dev)
 
-    # Shape the targets to the model's outputs once (n,) vs (n, 1) for regression/binary.
+    # The module's output for the first samples, checked against the targets
+    # and the loss before any step: torch would broadcast (n,) against (n, 1)
+    # into (n, n) with only a warning, and train to the targets' variance.
+    rows = min(2, len(Xd))
     with torch.no_grad():
         was_training = module.training
         module.eval()
         try:
-            probe = module(Xd[: min(2, len(Xd))])
+            probe = module(Xd[:rows])
         except RuntimeError as exc:  # (a 2-row probe: torch's message would name 2 rows, not the data)
             raise _input_mismatch(module, tuple(Xd.shape), exc) from exc
         finally:
             module.train(was_training)
     if not isinstance(probe, torch.Tensor):
         raise TypeError(f"module(X) must return a tensor, got {type(probe).__name__}")
+    if rows > 1 and (probe.ndim == 0 or probe.shape[0] != rows):
+        hint = (f"; X is 1-D (shape {tuple(Xd.shape)}): pass X of shape (n_samples, n_features)"
+                if Xd.ndim == 1 else "")
+        raise ValueError(
+            f"the module returned an output of shape {tuple(probe.shape)} for a batch of {rows} samples; it must "
+            f"return one output row per sample (shape ({rows}, ...)): does forward() reduce over the batch "
+            f"(.mean(), .sum()) or flatten it (x.view(-1), x.flatten())?{hint}"
+        )
+    out_sample = tuple(probe.shape[1:])
 
     def shape_y(t):
+        """Regression / binary targets shaped as the outputs where they differ only
+        by dimensions of size 1: (n,) targets for (n, 1) outputs and the reverse."""
         if t is None or task == "classification":
             return t
-        if probe.ndim == 2 and t.ndim == 1:
-            return t.reshape(-1, 1)
+        t_sample = tuple(t.shape[1:])
+        if t_sample != out_sample and [d for d in t_sample if d != 1] == [d for d in out_sample if d != 1]:
+            return t.reshape((len(t),) + out_sample)
         return t
 
     yd, yvd = shape_y(yd), shape_y(yvd)
-    if task != "classification" and probe.ndim == 2 and yd.ndim == 2 and probe.shape[1] != yd.shape[1]:
+    out_shape = (len(Xd),) + out_sample
+    if loss_known and task != "classification":
+        for name, given, t in (("y", yn, yd), ("y_val", yv, yvd)):
+            if t is not None and tuple(t.shape[1:]) != out_sample:
+                raise ValueError(
+                    f"loss={loss_name!r} compares the module's output of shape {out_shape} with {name} of shape "
+                    f"{tuple(given.shape)}: {math.prod(out_sample)} outputs per sample against "
+                    f"{math.prod(tuple(t.shape[1:]))} target value(s) per sample; for class labels use "
+                    "loss='cross_entropy', for regression end the module with as many outputs as targets"
+                )
+    if task == "binary" and len(targets.classes) > 2:
+        labels = [_plain(c) for c in targets.classes[:5]]
         raise ValueError(
-            f"loss={loss_name!r} compares the module's {probe.shape[1]} outputs per sample with "
-            f"{yd.shape[1]} target value(s) per sample; for class labels use loss='cross_entropy', "
-            "for regression end the module with as many outputs as targets"
+            f"loss={loss_name!r} is for two classes (one output, a logit per sample), but y has "
+            f"{len(targets.classes)}: {labels}; use loss='cross_entropy' and a module with "
+            f"{len(targets.classes)} outputs"
         )
+    if loss_known and task == "classification":
+        if probe.ndim < 2:
+            raise ValueError(
+                f"loss={loss_name!r} needs the module to output one score (logit) per class, shape (n_samples, "
+                f"n_classes); it outputs shape {out_shape}: end it with nn.Linear(..., n_classes) (for two classes "
+                "and one output, use loss='bce')"
+            )
+        for name, given in (("y", yn), ("y_val", yv), ("y_test", yt)):
+            if given is not None and probe.ndim == 2 and given.ndim != 1:
+                raise ValueError(
+                    f"{name} has shape {tuple(given.shape)}, but loss={loss_name!r} takes one class label per "
+                    f"sample (shape ({len(given)},)); for one-hot rows pass {name}.argmax(axis=1)"
+                )
     classes_out = task == "classification" and probe.ndim == 2
     if classes_out and targets.classes is None and len(yd) and int(yd.max()) >= probe.shape[1] \
             and len(np.unique(yn)) <= probe.shape[1]:
@@ -612,6 +652,8 @@ def train_module(
                 if name == "y" and np.issubdtype(np.asarray(yn).dtype, np.floating):
                     hint = (f"; y holds {len(np.unique(yn))} distinct float values: if it is a "
                             "regression target, pass loss='mse'")
+                if n_out == 1:
+                    hint = " (or, for two classes with one output, use loss='bce')" + hint
                 raise ValueError(
                     f"{name} has class index {top - 1} but the module outputs {n_out} logits; "
                     f"the last layer needs at least {top} outputs{hint}"

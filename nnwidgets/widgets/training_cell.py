@@ -401,7 +401,7 @@ _MODULE_ERRORS = (
     ("momentum/nesterov", "--momentum"), ("momentum=", "--momentum"), ("weight_decay=", "--weight-decay"),
     ("device=", "--device"), ("batch_size=", "--batch-size"),
     ("epochs=", "--epochs"), ("lr=", "--lr"), ("X ", "--data"), ("X's ", "--data"), ("y ", "--data"),
-    ("X_val", "--val"), ("y_val", "--val"), ("X_test", "--test"), ("y_test", "--test"),
+    ("X_val", "--val"), ("y_val", "--val"), ("X_test", "--test"), ("y_test", "--test"), ("the module", "--model"),
 )
 
 

@@ -209,3 +209,103 @@ def _frame_with_text_column():
 def test_bad_data_is_named_before_training(kwargs, match):
     net = kwargs.pop("net", None)
     _fails_before_training(ValueError, match, net=net, **kwargs)
+
+
+# -- 3. the model's output, the targets and the loss ----------------------------------------------------------------
+
+class Squeezed(nn.Module):
+    """A regression module ending in .squeeze(-1): outputs (n,) instead of (n, 1)."""
+
+    def __init__(self, n_in=3):
+        super().__init__()
+        self.linear = nn.Linear(n_in, 1)
+
+    def forward(self, x):
+        return self.linear(x).squeeze(-1)
+
+
+class BatchMean(nn.Module):
+    """A forward() that reduces over the batch: one output for all samples."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.linear(x).mean()
+
+
+@pytest.mark.parametrize("make_net, y, loss", [
+    (Squeezed, Y_REG.reshape(-1, 1), "mse"),       # output (n,), target (n, 1): was broadcast to (n, n)
+    (Squeezed, Y_REG.reshape(-1, 1), nn.MSELoss()),
+    (lambda: nn.Linear(3, 1), Y_REG, "mse"),        # output (n, 1), target (n,)
+    (Squeezed, Y_REG, "l1"),
+])
+def test_regression_outputs_and_targets_of_n_and_n_by_1_are_matched(make_net, y, loss):
+    """The classic broadcasting bug: an (n,) output against (n, 1) targets (or
+    the reverse) makes torch's MSE compare every output with every target, so
+    training ends at the targets' variance with a warning every step. The
+    targets are shaped to the output, so the loss falls to ~0 on noise-free
+    linear data (and R^2 to ~1), and torch warns about nothing."""
+    import warnings
+
+    torch.manual_seed(0)
+    X_val, y_val = X[:10], y[:10]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "Using a target size ... different to the input size"
+        res = train_module(make_net(), X, y, X_val=X_val, y_val=y_val, X_test=X, y_test=y, epochs=300,
+                           optimizer="adam", lr=0.05, loss=loss, batch_size=16, seed=0)
+    variance = float(np.var(Y_REG))
+    assert variance > 1
+    assert res.loss_curve[-1] < 1e-2 * variance  # (not ~variance: the (n, n) broadcast)
+    assert res.metrics["train_r2"] > 0.999 and res.metrics["test_r2"] > 0.999
+    assert res.history[-1]["val_score"] > 0.999 and res.history[-1]["val_loss"] < 1e-2 * variance
+
+
+@pytest.mark.parametrize("net, y, loss, exc, match", [
+    # regression: outputs per sample that cannot be the targets
+    (nn.Linear(3, 3), Y_REG, "mse", ValueError,
+     r"^loss='mse' compares the module's output of shape \(40, 3\) with y of shape \(40,\): 3 outputs per sample "
+     r"against 1 target value\(s\) per sample; for class labels use loss='cross_entropy', for regression end the "
+     r"module with as many outputs as targets"),
+    (nn.Linear(3, 1), np.stack([Y_REG, Y_REG], axis=1), nn.MSELoss(), ValueError,
+     r"^loss='MSELoss' compares the module's output of shape \(40, 1\) with y of shape \(40, 2\)"),
+    (nn.Linear(3, 2), Y_CLASS, "bce", ValueError,
+     r"^loss='bce' compares the module's output of shape \(40, 2\) with y of shape \(40,\)"),
+    # a forward() that reduces over the batch (torch broadcast its one value against every target)
+    (BatchMean(), Y_REG, "mse", ValueError,
+     r"^the module returned an output of shape \(\) for a batch of 2 samples; it must return one output row per "
+     r"sample \(shape \(2, \.\.\.\)\): does forward\(\) reduce over the batch \(\.mean\(\), \.sum\(\)\) or "
+     r"flatten it"),
+    # classification: logits of shape (n, n_classes) and one class index per sample
+    (Squeezed(), Y_CLASS, "cross_entropy", ValueError,
+     r"^loss='cross_entropy' needs the module to output one score \(logit\) per class, shape \(n_samples, "
+     r"n_classes\); it outputs shape \(40,\): end it with nn\.Linear\(\.\.\., n_classes\) \(for two classes and "
+     r"one output, use loss='bce'\)"),
+    (nn.Linear(3, 2), np.eye(2)[Y_CLASS], "cross_entropy", ValueError,
+     r"^y has shape \(40, 2\), but loss='cross_entropy' takes one class label per sample \(shape \(40,\)\); for "
+     r"one-hot rows pass y\.argmax\(axis=1\)"),
+    (nn.Linear(3, 1), Y_CLASS, "cross_entropy", ValueError,
+     r"^y has class index 1 but the module outputs 1 logits; the last layer needs at least 2 outputs \(or, for two "
+     r"classes with one output, use loss='bce'\)"),
+    (nn.Linear(3, 2), Y_CLASS + (X[:, 1] > 0), nn.CrossEntropyLoss(), ValueError,
+     r"^y has class index 2 but the module outputs 2 logits; the last layer needs at least 3 outputs"),
+    (nn.Linear(3, 2), Y_REG, "cross_entropy", ValueError,
+     r"^y has class index 39 but the module outputs 2 logits.*y holds 40 distinct float values: if it is a "
+     r"regression target, pass loss='mse'"),
+    # bce is for two classes (three were trained on as targets 0, 1, 2)
+    (nn.Linear(3, 1), Y_CLASS + (X[:, 1] > 0), "bce", ValueError,
+     r"^loss='bce' is for two classes \(one output, a logit per sample\), but y has 3: \[0, 1, 2\]; use "
+     r"loss='cross_entropy' and a module with 3 outputs"),
+])
+def test_outputs_that_do_not_fit_the_targets_and_loss_are_named_before_training(net, y, loss, exc, match):
+    _fails_before_training(exc, match, net=net, y=y, loss=loss)
+
+
+def test_float_class_labels_train_as_labels():
+    """Cross entropy with float targets that are labels (0.0, 1.0: a pandas
+    column, a float tensor) trains on them as class indices."""
+    for y in (Y_CLASS.astype(np.float64), torch.as_tensor(Y_CLASS, dtype=torch.float32)):
+        res = train_module(nn.Linear(3, 2), X, y, X_test=X, y_test=y, epochs=50, lr=0.5, seed=0,
+                           loss="cross_entropy")
+        assert res.metrics["train_accuracy"] > 0.9 and res.metrics["test_accuracy"] > 0.9
