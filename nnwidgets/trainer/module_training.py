@@ -17,7 +17,10 @@ What it does for you:
 - Ctrl-C (kernel interrupt), a Stop button (:class:`StopSignal`) or a callback
   returning ``STOP`` end training at once and keep the model;
 - a non-finite loss stops training with a warning and restores the weights
-  from the start of the last epoch whose loss was finite.
+  from the start of the last epoch whose loss was finite;
+- bad settings and data are errors before the first step; an error in the
+  middle of training (out of memory, a module that fails on one minibatch)
+  reaches the caller with the module back at its last completed epoch.
 """
 
 from __future__ import annotations
@@ -702,7 +705,8 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
 
     history = History()
     # two snapshots of the state: the start of the previous and of this epoch
-    state = [t for t in module.state_dict().values() if t.is_floating_point()]
+    # (every tensor: weights, and buffers such as batch norm's running statistics and its count)
+    state = [t for t in module.state_dict().values() if isinstance(t, torch.Tensor)]
     snapshots = [[t.detach().clone() for t in state], [t.detach().clone() for t in state]]
     cbs.fit_begin(model=module, n_models=1, max_epochs=epochs, device=dev_str, run_labels=[label])
     stop_reason = "max_iter"
@@ -789,8 +793,16 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
             if cbs.epoch_end(run=0, record=record, model=module):
                 stop_reason = "stopped"
                 break
-    except ValueError as exc:
-        if batch_norm is not None and bs == 1 and "value per channel" in str(exc):
+    except Exception as exc:
+        # a failure in the middle of an epoch (out of memory, a module that
+        # fails on one minibatch): the module keeps the weights of the last
+        # completed epoch, as after Ctrl-C, and the error goes on to the caller
+        if epoch > len(history):
+            _copy_all(state, snapshots[epoch % 2])
+        if hasattr(exc, "add_note"):  # Python 3.11+
+            kept = f"its weights from the end of epoch {len(history)}" if history else "its initial weights"
+            exc.add_note(f"train_module: training failed in epoch {epoch}; the module keeps {kept}")
+        if isinstance(exc, ValueError) and batch_norm is not None and bs == 1 and "value per channel" in str(exc):
             raise _one_sample_batches(batch_norm, settings["batch_size"], n, exc) from exc
         raise
     except KeyboardInterrupt:

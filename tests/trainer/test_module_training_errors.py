@@ -309,3 +309,52 @@ def test_float_class_labels_train_as_labels():
         res = train_module(nn.Linear(3, 2), X, y, X_test=X, y_test=y, epochs=50, lr=0.5, seed=0,
                            loss="cross_entropy")
         assert res.metrics["train_accuracy"] > 0.9 and res.metrics["test_accuracy"] > 0.9
+
+
+# -- a failure in the middle of training ------------------------------------------------------------------------
+
+class FailsOnStep(nn.Module):
+    """Raises (as an out-of-memory error or a bug on some minibatch would) on its ``fail_at``-th training step."""
+
+    def __init__(self, fail_at):
+        super().__init__()
+        self.linear = nn.Linear(3, 2)
+        self.norm = nn.BatchNorm1d(2)  # running statistics are weights too
+        self.fail_at, self.steps = fail_at, 0
+
+    def forward(self, x):
+        if self.training:
+            self.steps += 1
+            if self.steps == self.fail_at:
+                raise RuntimeError("CUDA out of memory (simulated)")
+        return self.norm(self.linear(x))
+
+
+class Snapshots(Callback):
+    def __init__(self):
+        self.kept = {}
+
+    def on_epoch_end(self, record, model, **kw):
+        self.kept[record["epoch"]] = [t.detach().clone() for t in model.state_dict().values()]
+
+
+@pytest.mark.parametrize("fail_at, last_epoch", [(2 * 5 + 3, 2), (3, 0)])  # 5 minibatches of 8 per epoch
+def test_a_failure_in_the_middle_of_training_keeps_the_last_completed_epoch(fail_at, last_epoch):
+    """An error two steps into epoch 3 used to leave the module two steps into
+    epoch 3 (weights and batch-norm statistics that no epoch ended with). The
+    error still reaches the caller, with a note; the module keeps the weights of
+    the last completed epoch (the initial ones when epoch 1 fails)."""
+    torch.manual_seed(0)
+    net = FailsOnStep(fail_at)
+    initial = _weights(net)
+    snapshots = Snapshots()
+    with pytest.raises(RuntimeError, match=r"^CUDA out of memory \(simulated\)") as info:
+        train_module(net, X, Y_CLASS, epochs=10, batch_size=8, lr=0.5, callbacks=[snapshots])
+    assert sorted(snapshots.kept) == list(range(1, last_epoch + 1))
+    expected = snapshots.kept[last_epoch] if last_epoch else initial
+    assert _same_weights(net, expected)
+    assert not _same_weights(net, initial) or last_epoch == 0
+    assert info.value.__notes__ == [
+        f"train_module: training failed in epoch {last_epoch + 1}; the module keeps "
+        + (f"its weights from the end of epoch {last_epoch}" if last_epoch else "its initial weights")
+    ]
