@@ -405,6 +405,27 @@ def prediction_metrics(task, y_true, y_pred, prefix) -> dict:
     return {f"{prefix}_mse": mse, f"{prefix}_r2": r2}
 
 
+def module_dtype(module):
+    """The floating dtype of a module's parameters (or buffers): the dtype its
+    data are converted to. float32 for a module without any."""
+    import torch
+
+    for t in (*module.parameters(), *module.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return torch.float32
+
+
+def _numpy(t):
+    """A tensor as a numpy array (bfloat16 and float16 as float32: numpy has no bfloat16)."""
+    import torch
+
+    t = t.detach().cpu()
+    if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64):
+        t = t.float()
+    return t.numpy()
+
+
 def _input_mismatch(module, shape, exc: RuntimeError) -> Exception:
     """A clear error for a module that cannot take X's samples (X of ``shape``)."""
     from torch import nn
@@ -469,9 +490,11 @@ def train_module(
     module : torch.nn.Module mapping a float tensor ``(n, n_features)`` to
         outputs (logits ``(n, n_classes)`` for classification).
     X, y : array-likes (numpy, pandas, torch), checked for NaN/infinity before
-        training. Integer class labels that index the module's outputs
-        (0..C-1 for C logits) are used as they are; other labels (strings,
-        1..3, floats) are encoded to 0..C-1 and decoded back.
+        training. X (and float targets) are converted to the module's dtype:
+        float32 for a default module, float64 after ``model.double()``.
+        Integer class labels that index the module's outputs (0..C-1 for C
+        logits) are used as they are; other labels (strings, 1..3, floats)
+        are encoded to 0..C-1 and decoded back.
     X_val, y_val : optional validation data: ``val_loss`` and ``val_score``
         (accuracy or R^2) are recorded every epoch.
     X_test, y_test : optional test data for the final metrics.
@@ -550,13 +573,19 @@ def train_module(
     gen = torch.Generator(device=dev)
     gen.manual_seed(int(seed) if seed is not None else int(torch.initial_seed() % (2**63)))
 
+    # Data follow the module: X (and float targets) get the module's floating
+    # dtype, float32 for a default module (float64 data are cast down), float64
+    # after model.double(); the module itself is never converted.
+    dtype = module_dtype(module)
+    np_dtype = np.float64 if dtype == torch.float64 else np.float32  # (numpy has no bfloat16)
+
     def to_x(a):
         if a is None:
             return None
         if isinstance(a, torch.Tensor):  # already a tensor (maybe on the GPU): no round trip through numpy
-            return a.detach().to(device=dev, dtype=torch.float32)
+            return a.detach().to(device=dev, dtype=dtype)
         # (np.array copies: pandas 3 hands out read-only arrays, which torch warns about)
-        return torch.as_tensor(np.array(a, dtype=np.float32), device=dev)
+        return torch.as_tensor(np.array(a, dtype=np_dtype), device=dev).to(dtype)
 
     def to_y(a, name):
         if a is None:
@@ -564,7 +593,7 @@ def train_module(
         a = targets.encode(a, name)
         if task == "classification":
             return torch.as_tensor(np.array(a, dtype=np.int64), device=dev)
-        return torch.as_tensor(np.array(a, dtype=np.float32), device=dev)
+        return torch.as_tensor(np.array(a, dtype=np_dtype), device=dev).to(dtype)
 
     Xd, yd = to_x(Xn), to_y(yn, "y")
     Xvd, yvd = to_x(Xv), to_y(yv, "y_val")
@@ -734,7 +763,7 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
                 epoch_loss = batch_loss.detach()
             else:
                 order = torch.randperm(n, device=dev, generator=gen) if shuffle else torch.arange(n, device=dev)
-                epoch_loss = torch.zeros((), device=dev)
+                epoch_loss = torch.zeros((), device=dev, dtype=torch.promote_types(Xd.dtype, torch.float32))
                 for start, stop in batches:
                     idx = order[start:stop]
                     opt.zero_grad(set_to_none=True)
@@ -885,8 +914,8 @@ def _final_metrics(module, loss_fn, task, targets, Xd, yd, Xt, yt, to_x, shape_y
     out, pred = _predict(module, task, Xd)
     with torch.no_grad():
         metrics["train_loss"] = float(loss_fn(out, yd))
-    y_true_train = yd.cpu().numpy()
-    pred_train = pred.cpu().numpy()
+    y_true_train = _numpy(yd)
+    pred_train = _numpy(pred)
     if task == "binary":
         y_true_train = y_true_train.reshape(-1)
     if task in ("classification", "binary"):
@@ -899,7 +928,7 @@ def _final_metrics(module, loss_fn, task, targets, Xd, yd, Xt, yt, to_x, shape_y
         out_t, pred_t = _predict(module, task, Xtd)
         with torch.no_grad():
             metrics["test_loss"] = float(loss_fn(out_t, ytd))
-        pred_np = pred_t.cpu().numpy()
+        pred_np = _numpy(pred_t)
         if task == "classification" or task == "binary":
             pred_np = targets.decode(pred_np.reshape(-1))
             metrics.update(prediction_metrics("classification", yt, pred_np, "test"))

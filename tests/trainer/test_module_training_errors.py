@@ -358,3 +358,44 @@ def test_a_failure_in_the_middle_of_training_keeps_the_last_completed_epoch(fail
         f"train_module: training failed in epoch {last_epoch + 1}; the module keeps "
         + (f"its weights from the end of epoch {last_epoch}" if last_epoch else "its initial weights")
     ]
+
+
+# -- 4. float64 / float32 -----------------------------------------------------------------------------------------
+
+class RecordsDtype(nn.Module):
+    def __init__(self, n_out):
+        super().__init__()
+        self.linear = nn.Linear(3, n_out)
+        self.seen = set()
+
+    def forward(self, x):
+        self.seen.add(x.dtype)
+        return self.linear(x)
+
+
+@pytest.mark.parametrize("module_dtype, data", [
+    (torch.float64, X),                                      # model.double() with float32 data: was a dtype crash
+    (torch.float64, torch.as_tensor(X, dtype=torch.float64)),
+    (torch.float64, X.tolist()),
+    (torch.float32, X.astype(np.float64)),                   # float64 data, float32 module
+    (torch.float32, torch.as_tensor(X, dtype=torch.float64)),
+    (torch.bfloat16, X),
+])
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy", "bce"])
+def test_data_follow_the_modules_dtype(module_dtype, data, loss):
+    """Data (X, and regression / bce targets) are converted to the module's
+    floating dtype; the module is never converted (model.double() stays
+    float64, a default float32 module gets float64 data cast down)."""
+    torch.manual_seed(0)
+    net = RecordsDtype(2 if loss == "cross_entropy" else 1).to(module_dtype)
+    y = Y_REG if loss == "mse" else Y_CLASS
+    res = train_module(net, data, y, X_val=data, y_val=y, X_test=data, y_test=y, epochs=60, lr=0.1, loss=loss,
+                       batch_size=16, seed=0)
+    assert net.seen == {module_dtype} and net.linear.weight.dtype == module_dtype
+    assert res.epochs == 60 and res.loss_curve[-1] < 0.7 * res.loss_curve[0]
+    predicted = res.predict(data)
+    if loss == "mse":
+        assert res.metrics["test_r2"] > 0.9 and predicted.shape == (40,)
+        assert np.allclose(predicted, res.predictions["y_pred"], atol=1e-5 if module_dtype != torch.bfloat16 else 0.1)
+    else:
+        assert res.metrics["test_accuracy"] > 0.8 and list(predicted) == list(res.predictions["y_pred"])
