@@ -426,6 +426,26 @@ def _numpy(t):
     return t.numpy()
 
 
+def _check_log_probabilities(out, loss_name) -> None:
+    """NLL takes log-probabilities: on raw outputs it is minus the true class's
+    output, which training lowers below 0 without limit (no error from torch)."""
+    import torch
+
+    tol = 1e-3 if out.dtype in (torch.float32, torch.float64) else 5e-2  # (bfloat16 keeps 3 digits)
+    out = out.detach().float()
+    sums = out.exp().sum(dim=1)
+    if float(out.max()) <= tol and float((sums - 1).abs().max()) <= tol:
+        return
+    start = (f"loss={loss_name!r} expects log-probabilities (the output of nn.LogSoftmax(dim=1)), but the module's "
+             f"outputs are not (on the first samples: values up to {float(out.max()):.3g}, rows whose exp sums to "
+             f"{float(sums[(sums - 1).abs().argmax()]):.3g} instead of 1)")
+    if float(out.min()) >= 0 and float((out.sum(dim=1) - 1).abs().max()) <= 1e-2:
+        raise ValueError(f"{start}; they look like probabilities (nn.Softmax): use nn.LogSoftmax(dim=1) instead, or "
+                         "loss='cross_entropy' on the outputs before the softmax")
+    raise ValueError(f"{start}: it would train the loss below 0 without limit; end the module with "
+                     "nn.LogSoftmax(dim=1), or use loss='cross_entropy' on its raw outputs (logits)")
+
+
 def _input_mismatch(module, shape, exc: RuntimeError) -> Exception:
     """A clear error for a module that cannot take X's samples (X of ``shape``)."""
     from torch import nn
@@ -659,6 +679,8 @@ def train_module(
                 f"n_classes); it outputs shape {out_shape}: end it with nn.Linear(..., n_classes) (for two classes "
                 "and one output, use loss='bce')"
             )
+        if isinstance(loss_fn, torch.nn.NLLLoss) and probe.ndim == 2:
+            _check_log_probabilities(probe, loss_name)
         for name, given in (("y", yn), ("y_val", yv), ("y_test", yt)):
             if given is not None and probe.ndim == 2 and given.ndim != 1:
                 raise ValueError(

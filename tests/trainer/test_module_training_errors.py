@@ -399,3 +399,29 @@ def test_data_follow_the_modules_dtype(module_dtype, data, loss):
         assert np.allclose(predicted, res.predictions["y_pred"], atol=1e-5 if module_dtype != torch.bfloat16 else 0.1)
     else:
         assert res.metrics["test_accuracy"] > 0.8 and list(predicted) == list(res.predictions["y_pred"])
+
+
+# -- 5. nll without log-probabilities -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("net, loss, match", [
+    (nn.Linear(3, 2), "nll",
+     r"^loss='nll' expects log-probabilities \(the output of nn\.LogSoftmax\(dim=1\)\), but the module's outputs "
+     r"are not \(on the first samples: values up to .*, rows whose exp sums to .* instead of 1\): it would train the "
+     r"loss below 0 without limit; end the module with nn\.LogSoftmax\(dim=1\), or use loss='cross_entropy' on its "
+     r"raw outputs \(logits\)"),
+    (nn.Sequential(nn.Linear(3, 2), nn.Softmax(dim=1)), "nll",
+     r"^loss='nll' expects log-probabilities .* they look like probabilities \(nn\.Softmax\): use "
+     r"nn\.LogSoftmax\(dim=1\) instead, or loss='cross_entropy' on the outputs before the softmax"),
+    (nn.Linear(3, 2), nn.NLLLoss(), r"^loss='NLLLoss' expects log-probabilities"),
+])
+def test_nll_on_outputs_that_are_not_log_probabilities_is_an_error(net, loss, match):
+    """Without LogSoftmax, NLL is minus the raw output of the true class: the
+    loss fell to -25 in 300 epochs (and on without limit) with no error."""
+    _fails_before_training(ValueError, match, net=net, loss=loss)
+
+
+def test_nll_with_log_softmax_trains():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 2), nn.LogSoftmax(dim=1))
+    res = train_module(net, X, Y_CLASS, epochs=100, lr=0.5, loss="nll", seed=0)
+    assert 0 < res.loss_curve[-1] < 0.5 * res.loss_curve[0] and res.metrics["train_accuracy"] > 0.9
