@@ -100,8 +100,9 @@ class CallbackList:
     def __init__(self, callbacks: Iterable[Callback] | Callback | None = None) -> None:
         if callbacks is None:
             callbacks = []
-        elif isinstance(callbacks, Callback) or callable(getattr(callbacks, "on_epoch_end", None)):
-            callbacks = [callbacks]
+        elif (isinstance(callbacks, (Callback, str, bytes)) or callable(getattr(callbacks, "on_epoch_end", None))
+              or not hasattr(callbacks, "__iter__")):
+            callbacks = [callbacks]  # (a string or a number: named by the check below)
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not any(callable(getattr(cb, hook, None)) for hook in _HOOKS):

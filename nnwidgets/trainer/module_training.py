@@ -17,12 +17,17 @@ What it does for you:
 - Ctrl-C (kernel interrupt), a Stop button (:class:`StopSignal`) or a callback
   returning ``STOP`` end training at once and keep the model;
 - a non-finite loss stops training with a warning and restores the weights
-  from the start of the last epoch whose loss was finite.
+  from the start of the last epoch whose loss was finite;
+- bad settings and data are errors before the first step; an error in the
+  middle of training (out of memory, a module that fails on one minibatch)
+  reaches the caller with the module back at its last completed epoch.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
+import numbers
 import time
 import warnings
 
@@ -45,6 +50,115 @@ LOSSES = {
 LOSS_ALIASES = {"crossentropy": "cross_entropy", "ce": "cross_entropy", "log_loss": "cross_entropy",
                 "squared_error": "mse", "binary_cross_entropy": "bce"}
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+#: names that are not settings' values but are near one: the torch classes' names
+_NEAR_NAMES = {
+    "loss": {**{cls.lower(): key for key, (cls, _) in LOSSES.items()}, "bceloss": "bce", "bcewithlogits": "bce"},
+    "optimizer": {"rms_prop": "rmsprop", "adam_w": "adamw", "gd": "sgd"},
+    "device": {"gpu": "cuda", "cuda0": "cuda:0", "nvidia": "cuda"},
+}
+
+
+def _did_you_mean(name: str, value: str, choices) -> str:
+    """' did you mean 'sgd'?' for a misspelt name, '' when nothing is near."""
+    key = value.lower().replace("-", "_").replace(" ", "")
+    near = _NEAR_NAMES.get(name, {}).get(key)
+    if near is None:
+        close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
+        near = close[0] if close else None
+    return f" did you mean {near!r}?" if near is not None else ""
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _type_name(value) -> str:
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def _check_int(name, value, example, *, none_ok=""):
+    if _is_int(value):
+        return int(value)
+    fix = ""
+    if _is_real(value) and math.isfinite(value) and float(value) == int(value):
+        fix = f": use {name}={int(value)}"  # 1e3 is a float
+    raise TypeError(f"{name}={value!r} must be an integer such as {example}{none_ok}; "
+                    f"got {_type_name(value)}{fix}")
+
+
+def _check_real(name, value, what):
+    if not _is_real(value):
+        raise TypeError(f"{name}={value!r} must be {what}; got {_type_name(value)}")
+    return float(value)
+
+
+def _check_settings(*, epochs, lr, momentum, nesterov, weight_decay, batch_size, shuffle, optimizer, loss, device,
+                    seed, label):
+    """Every setting checked before anything else happens: a wrong type is a
+    TypeError, a wrong value a ValueError, each naming the parameter, the value
+    given and what is allowed (one line: %%nntrain shows it as a UsageError).
+    Returns the numbers as Python ints / floats."""
+    import torch
+
+    epochs = _check_int("epochs", epochs, 100)
+    if epochs < 1:
+        raise ValueError(f"epochs={epochs!r} must be at least 1")
+    lr_value = _check_real("lr", lr, "a number such as 0.01")
+    if not (lr_value > 0 and math.isfinite(lr_value)):
+        raise ValueError(f"lr={lr!r} must be a positive number such as 0.01")
+    if batch_size is not None:
+        batch_size = _check_int("batch_size", batch_size, 32, none_ok=", or None (the full batch)")
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r} must be at least 1, or None for the full batch")
+    momentum_value = _check_real("momentum", momentum, "a number between 0 and 1 (0.9 is usual; 0 for none)")
+    if not 0 <= momentum_value <= 1:
+        raise ValueError(f"momentum={momentum!r} must be between 0 and 1 (0.9 is usual; 0 for none)")
+    decay = _check_real("weight_decay", weight_decay, "a number (the L2 penalty, 1e-4 is usual); use 0 for none")
+    if not (decay >= 0 and math.isfinite(decay)):
+        raise ValueError(f"weight_decay={weight_decay!r} must be 0 or more (1e-4 is usual, 0 for none)")
+    for name, flag in (("nesterov", nesterov), ("shuffle", shuffle)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name}={flag!r} must be True or False; got {_type_name(flag)}")
+    if isinstance(optimizer, str):
+        if optimizer.lower() not in OPTIMIZERS:
+            raise ValueError(f"optimizer={optimizer!r} is not known;{_did_you_mean('optimizer', optimizer, OPTIMIZERS)}"
+                             f" use one of {OPTIMIZERS}, or a torch.optim.Optimizer class")
+    elif isinstance(optimizer, torch.optim.Optimizer):
+        cls = type(optimizer)
+        raise TypeError(f"optimizer={cls.__name__}(...) is an optimizer already built on parameters; pass its class, "
+                        f"optimizer=torch.optim.{cls.__name__} (train_module builds it on the module's parameters "
+                        f"with lr and weight_decay), or one of {OPTIMIZERS}")
+    elif not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
+        raise TypeError(f"optimizer={optimizer!r} must be one of {OPTIMIZERS} or a torch.optim.Optimizer class "
+                        "such as torch.optim.Adam")
+    if isinstance(loss, str):
+        key = LOSS_ALIASES.get(loss.lower(), loss.lower())
+        if key not in LOSSES:
+            raise ValueError(f"loss={loss!r} is not known;{_did_you_mean('loss', loss, [*LOSSES, *LOSS_ALIASES])} "
+                             f"use one of {sorted(LOSSES)} or pass a torch loss module such as "
+                             "torch.nn.CrossEntropyLoss()")
+    elif isinstance(loss, type):
+        name = loss.__name__
+        raise TypeError(f"loss={loss!r} is a class: pass an instance, loss=nn.{name}(), or a name such as "
+                        f"'mse' or 'cross_entropy'")
+    elif not callable(loss):
+        raise TypeError(f"loss={loss!r} must be a name such as 'cross_entropy' or 'mse', or a torch loss module "
+                        "such as torch.nn.CrossEntropyLoss()")
+    if isinstance(device, str) and device != "auto":
+        hint = _did_you_mean("device", device, ["cpu", "cuda", "auto"])
+        if hint and device.lower() not in ("cpu", "cuda") and not device.lower().startswith(("cuda:", "cpu:")):
+            raise ValueError(f"device={device!r} is not a valid device;{hint} use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if seed is not None:
+        seed = _check_int("seed", seed, "0 or 42", none_ok=", or None")
+        if not 0 <= seed < 2**64:
+            raise ValueError(f"seed={seed!r} must be from 0 to 2**64 - 1 (such as 0 or 42), or None")
+    if label is not None and not isinstance(label, str):
+        raise TypeError(f"label={label!r} must be a string (the run's name) or None; got {_type_name(label)}")
+    return epochs, lr_value, momentum_value, decay, batch_size, seed
 
 
 def _loss_fn(loss):
@@ -77,7 +191,14 @@ def _optimizer(name, params, lr, momentum, nesterov, weight_decay):
     import torch
 
     if not isinstance(name, str):
+        if isinstance(name, type) and issubclass(name, torch.optim.SGD):
+            return name(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
         if isinstance(name, type) and issubclass(name, torch.optim.Optimizer):
+            if momentum or nesterov:
+                raise ValueError(
+                    f"momentum/nesterov apply to optimizer='sgd' only, not optimizer={name.__name__}; "
+                    "drop them or use optimizer='sgd'."
+                )
             return name(params, lr=lr, weight_decay=weight_decay)
         raise TypeError(f"optimizer must be one of {OPTIMIZERS} or a torch.optim.Optimizer class; got {name!r}")
     key = name.lower()
@@ -106,15 +227,99 @@ def _as_array(data, name):
 
     if isinstance(data, torch.Tensor):
         return data.detach().cpu().numpy()
+    if hasattr(data, "toarray") and hasattr(data, "nnz"):  # scipy sparse: densified, as the estimators do
+        data = data.toarray()
     if hasattr(data, "to_numpy"):  # pandas
-        data = data.to_numpy()
+        data = _pandas_to_numpy(data, name)
     arr = np.asarray(data)
-    if arr.dtype == object:
+    if name.startswith("X") and arr.dtype.kind in "OUS":
         try:
-            arr = arr.astype(np.float64) if name.startswith("X") else arr
+            arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be numeric; got values such as {arr.ravel()[:3]!r}") from exc
+            raise ValueError(_not_numeric(arr, name)) from exc
     return arr
+
+
+def _pandas_to_numpy(data, name):
+    """A DataFrame X: a text column is named; missing values (pd.NA) become NaN."""
+    if not (name.startswith("X") and hasattr(data, "columns")):
+        return data.to_numpy()
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    for column, dtype in data.dtypes.items():
+        if not (is_numeric_dtype(dtype) or is_bool_dtype(dtype)):
+            values = data[column].dropna()
+            example = _plain(values.iloc[0]) if len(values) else None
+            raise ValueError(f"{name}'s column {column!r} is not numeric (values such as {example!r}); encode it "
+                             "(pd.get_dummies) or drop it")
+    return data.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _plain(value):
+    """np.str_('a') -> 'a' (for messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _not_numeric(arr, name) -> str:
+    """The message for data holding something that is not a number, naming the first such value."""
+    for index, value in np.ndenumerate(arr):
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            where = f"{name}[{', '.join(str(i) for i in index)}]" if index else name
+            value = _plain(value)
+            if value is None:
+                return f"{name} must be numeric; it holds None ({where}): remove or impute missing values"
+            if isinstance(value, str):
+                return f"{name} must be numeric; it holds strings such as {value!r} ({where})"
+            return f"{name} must be numeric; it holds {type(value).__name__} values such as {value!r} ({where})"
+    return f"{name} must be numeric"
+
+
+#: what to do about data without samples
+_NO_SAMPLES = {
+    "X": "training needs at least one",
+    "X_val": "pass X_val=None and y_val=None to train without validation data",
+    "X_test": "pass X_test=None and y_test=None for no test metrics",
+}
+
+
+def _check_form(a, name) -> None:
+    """X, y, X_val, ...: arrays of samples (not a single value, not empty), of real numbers."""
+    if a is None:
+        return
+    shape = tuple(a.shape)
+    if len(shape) == 0:
+        what = ("one row per sample, of shape (n_samples, n_features)" if name.startswith("X")
+                else "one target per sample, of shape (n_samples,)")
+        raise ValueError(f"{name} must be an array with {what}; got a single value {_plain(a.tolist())!r}")
+    if shape[0] == 0:
+        raise ValueError(f"{name} has 0 samples (shape {shape}); {_NO_SAMPLES.get(name, 'give at least one')}")
+    if name.startswith("X") and 0 in shape[1:]:
+        raise ValueError(f"{name} has 0 features per sample (shape {shape}); select at least one column")
+    dtype = a.dtype
+    if (dtype.is_complex if hasattr(dtype, "is_complex") else dtype.kind == "c"):
+        raise ValueError(f"{name} holds complex numbers (dtype {str(dtype).replace('torch.', '')}); train_module "
+                         f"needs real numbers: pass {name}.real, or abs({name})")
+
+
+def _numeric_targets(a, name, loss_name):
+    """Targets of a regression loss: numbers (strings are an error naming them)."""
+    if a is None or a.dtype.kind not in "OUS":
+        return a
+    strings = a.dtype.kind in "US" or any(isinstance(v, str) for v in a.ravel()[:1000])
+    if strings:
+        examples = [_plain(v) for v in np.unique(a.astype(str))[:3]]
+        raise ValueError(
+            f"{name} holds strings such as {examples}, but loss={loss_name!r} needs numbers; for class labels use "
+            f"loss='cross_entropy' (a module with one output per class), or {name}.astype(float) if they are numbers"
+        )
+    try:
+        a = a.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(_not_numeric(a, name)) from exc
+    _check_finite(a, name)
+    return a
 
 
 def _check_finite(a, name) -> None:
@@ -200,10 +405,52 @@ def prediction_metrics(task, y_true, y_pred, prefix) -> dict:
     return {f"{prefix}_mse": mse, f"{prefix}_r2": r2}
 
 
-def _input_mismatch(module, sample_shape, exc: RuntimeError) -> Exception:
-    """A clear error for a module that cannot take X's samples."""
+def module_dtype(module):
+    """The floating dtype of a module's parameters (or buffers): the dtype its
+    data are converted to. float32 for a module without any."""
+    import torch
+
+    for t in (*module.parameters(), *module.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return torch.float32
+
+
+def _numpy(t):
+    """A tensor as a numpy array (bfloat16 and float16 as float32: numpy has no bfloat16)."""
+    import torch
+
+    t = t.detach().cpu()
+    if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64):
+        t = t.float()
+    return t.numpy()
+
+
+def _check_log_probabilities(out, loss_name) -> None:
+    """NLL takes log-probabilities: on raw outputs it is minus the true class's
+    output, which training lowers below 0 without limit (no error from torch)."""
+    import torch
+
+    tol = 1e-3 if out.dtype in (torch.float32, torch.float64) else 5e-2  # (bfloat16 keeps 3 digits)
+    out = out.detach().float()
+    sums = out.exp().sum(dim=1)
+    if float(out.max()) <= tol and float((sums - 1).abs().max()) <= tol:
+        return
+    start = (f"loss={loss_name!r} expects log-probabilities (the output of nn.LogSoftmax(dim=1)), but the module's "
+             f"outputs are not (on the first samples: values up to {float(out.max()):.3g}, rows whose exp sums to "
+             f"{float(sums[(sums - 1).abs().argmax()]):.3g} instead of 1)")
+    if float(out.min()) >= 0 and float((out.sum(dim=1) - 1).abs().max()) <= 1e-2:
+        raise ValueError(f"{start}; they look like probabilities (nn.Softmax): use nn.LogSoftmax(dim=1) instead, or "
+                         "loss='cross_entropy' on the outputs before the softmax")
+    raise ValueError(f"{start}: it would train the loss below 0 without limit; end the module with "
+                     "nn.LogSoftmax(dim=1), or use loss='cross_entropy' on its raw outputs (logits)")
+
+
+def _input_mismatch(module, shape, exc: RuntimeError) -> Exception:
+    """A clear error for a module that cannot take X's samples (X of ``shape``)."""
     from torch import nn
 
+    sample_shape = shape[1:]
     first = next((m for m in module.modules() if isinstance(m, (nn.Linear, nn.LazyLinear))), None)
     n_features = sample_shape[-1] if len(sample_shape) else 1
     if (first is not None and not isinstance(first, nn.LazyLinear) and len(sample_shape) == 1
@@ -213,6 +460,23 @@ def _input_mismatch(module, sample_shape, exc: RuntimeError) -> Exception:
             f"nn.Linear({first.in_features}, {first.out_features}) expects {first.in_features}; "
             f"build it with nn.Linear({n_features}, {first.out_features}) (X.shape[1] = {n_features})"
         )
+    # X of one value per sample, or of samples that are arrays, for a module that starts with a Linear layer
+    leaf = next((m for m in module.modules() if not any(True for _ in m.children())
+                 and any(True for _ in m.parameters(recurse=False))), None)
+    if isinstance(leaf, nn.Linear) and not isinstance(leaf, nn.LazyLinear):
+        layer, n_in = f"nn.Linear({leaf.in_features}, {leaf.out_features})", leaf.in_features
+        if len(sample_shape) == 0:
+            return ValueError(
+                f"X has shape {shape}, one value per sample, but the module's first layer {layer} expects {n_in} "
+                f"features per sample; pass X of shape (n_samples, {n_in}) (X.reshape(-1, 1) if X is a single "
+                "feature)"
+            )
+        if len(sample_shape) > 1 and math.prod(sample_shape) == n_in:
+            return ValueError(
+                f"X has samples of shape {tuple(sample_shape)}, but the module's first layer {layer} expects "
+                f"{n_in} features per sample; flatten X to (n_samples, {n_in}) with X.reshape(len(X), -1), or "
+                "start the module with nn.Flatten()"
+            )
     return ValueError(f"X has samples of shape {tuple(sample_shape)}, which the module cannot take: {exc}")
 
 
@@ -246,9 +510,11 @@ def train_module(
     module : torch.nn.Module mapping a float tensor ``(n, n_features)`` to
         outputs (logits ``(n, n_classes)`` for classification).
     X, y : array-likes (numpy, pandas, torch), checked for NaN/infinity before
-        training. Integer class labels that index the module's outputs
-        (0..C-1 for C logits) are used as they are; other labels (strings,
-        1..3, floats) are encoded to 0..C-1 and decoded back.
+        training. X (and float targets) are converted to the module's dtype:
+        float32 for a default module, float64 after ``model.double()``.
+        Integer class labels that index the module's outputs (0..C-1 for C
+        logits) are used as they are; other labels (strings, 1..3, floats)
+        are encoded to 0..C-1 and decoded back.
     X_val, y_val : optional validation data: ``val_loss`` and ``val_score``
         (accuracy or R^2) are recorded every epoch.
     X_test, y_test : optional test data for the final metrics.
@@ -267,6 +533,10 @@ def train_module(
         before building the module to make its initial weights reproducible.
     callbacks : Callback or list (see :mod:`nnwidgets.trainer.events`).
     label : a name for the run in comparisons.
+
+    Every setting and the data are checked before the first epoch: a wrong
+    type is a TypeError, a wrong value a ValueError, naming the parameter, the
+    value and what is allowed (with the nearest name for a misspelt one).
     """
     import torch
 
@@ -274,13 +544,10 @@ def train_module(
 
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    epochs = int(epochs)
-    if epochs < 1:
-        raise ValueError(f"epochs={epochs!r} must be at least 1")
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr={lr!r} must be a positive number such as 0.01")
-    if batch_size is not None and int(batch_size) < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer or None (full batch)")
+    epochs, lr, momentum, weight_decay, batch_size, seed = _check_settings(
+        epochs=epochs, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, batch_size=batch_size,
+        shuffle=shuffle, optimizer=optimizer, loss=loss, device=device, seed=seed, label=label)
+    cbs = CallbackList(callbacks)
     dev = resolve_device(device)
     loss_fn, task, loss_name = _loss_fn(loss)
 
@@ -290,6 +557,8 @@ def train_module(
     Xn, yn = features(X, "X"), _as_array(y, "y")
     if Xn is None or yn is None:
         raise ValueError("X and y are required")
+    _check_form(Xn, "X")
+    _check_form(yn, "y")
     if len(Xn) != len(yn):
         raise ValueError(f"X has {len(Xn)} samples but y has {len(yn)}; they must match")
     if (X_val is None) != (y_val is None):
@@ -300,6 +569,8 @@ def train_module(
     Xt, yt = features(X_test, "X_test"), _as_array(y_test, "y_test")
     # everything checked before the first epoch: a mistake in the test data
     # must not cost the training (and its result)
+    for name, a in (("X_val", Xv), ("y_val", yv), ("X_test", Xt), ("y_test", yt)):
+        _check_form(a, name)
     for name, a in (("X", Xn), ("y", yn), ("X_val", Xv), ("y_val", yv), ("X_test", Xt), ("y_test", yt)):
         _check_finite(a, name)
     for xs, ys, xname, yname in ((Xv, yv, "X_val", "y_val"), (Xt, yt, "X_test", "y_test")):
@@ -310,8 +581,11 @@ def train_module(
                              f"{tuple(Xn.shape[1:])}; use the same features (columns) as X")
     if task in ("classification", "binary"):
         yn, yv, yt = (_labels_1d(a) for a in (yn, yv, yt))
+    loss_known = task is not None  # (a callable of the user's: its task is a guess, its shapes are its own)
     if task is None:
-        task = "classification" if np.issubdtype(yn.dtype, np.integer) or yn.dtype == object else "regression"
+        task = "classification" if np.issubdtype(yn.dtype, np.integer) or yn.dtype.kind in "OUS" else "regression"
+    if task == "regression":
+        yn, yv, yt = (_numeric_targets(a, name, loss_name) for a, name in ((yn, "y"), (yv, "y_val"), (yt, "y_test")))
     targets = _Targets(task, yn)
 
     if seed is not None:
@@ -319,13 +593,19 @@ def train_module(
     gen = torch.Generator(device=dev)
     gen.manual_seed(int(seed) if seed is not None else int(torch.initial_seed() % (2**63)))
 
+    # Data follow the module: X (and float targets) get the module's floating
+    # dtype, float32 for a default module (float64 data are cast down), float64
+    # after model.double(); the module itself is never converted.
+    dtype = module_dtype(module)
+    np_dtype = np.float64 if dtype == torch.float64 else np.float32  # (numpy has no bfloat16)
+
     def to_x(a):
         if a is None:
             return None
         if isinstance(a, torch.Tensor):  # already a tensor (maybe on the GPU): no round trip through numpy
-            return a.detach().to(device=dev, dtype=torch.float32)
+            return a.detach().to(device=dev, dtype=dtype)
         # (np.array copies: pandas 3 hands out read-only arrays, which torch warns about)
-        return torch.as_tensor(np.array(a, dtype=np.float32), device=dev)
+        return torch.as_tensor(np.array(a, dtype=np_dtype), device=dev).to(dtype)
 
     def to_y(a, name):
         if a is None:
@@ -333,39 +613,80 @@ def train_module(
         a = targets.encode(a, name)
         if task == "classification":
             return torch.as_tensor(np.array(a, dtype=np.int64), device=dev)
-        return torch.as_tensor(np.array(a, dtype=np.float32), device=dev)
+        return torch.as_tensor(np.array(a, dtype=np_dtype), device=dev).to(dtype)
 
     Xd, yd = to_x(Xn), to_y(yn, "y")
     Xvd, yvd = to_x(Xv), to_y(yv, "y_val")
     module.to(dev)
 
-    # Shape the targets to the model's outputs once (n,) vs (n, 1) for regression/binary.
+    # The module's output for the first samples, checked against the targets
+    # and the loss before any step: torch would broadcast (n,) against (n, 1)
+    # into (n, n) with only a warning, and train to the targets' variance.
+    rows = min(2, len(Xd))
     with torch.no_grad():
         was_training = module.training
         module.eval()
         try:
-            probe = module(Xd[: min(2, len(Xd))])
+            probe = module(Xd[:rows])
         except RuntimeError as exc:  # (a 2-row probe: torch's message would name 2 rows, not the data)
-            raise _input_mismatch(module, Xd.shape[1:], exc) from exc
+            raise _input_mismatch(module, tuple(Xd.shape), exc) from exc
         finally:
             module.train(was_training)
     if not isinstance(probe, torch.Tensor):
         raise TypeError(f"module(X) must return a tensor, got {type(probe).__name__}")
+    if rows > 1 and (probe.ndim == 0 or probe.shape[0] != rows):
+        hint = (f"; X is 1-D (shape {tuple(Xd.shape)}): pass X of shape (n_samples, n_features)"
+                if Xd.ndim == 1 else "")
+        raise ValueError(
+            f"the module returned an output of shape {tuple(probe.shape)} for a batch of {rows} samples; it must "
+            f"return one output row per sample (shape ({rows}, ...)): does forward() reduce over the batch "
+            f"(.mean(), .sum()) or flatten it (x.view(-1), x.flatten())?{hint}"
+        )
+    out_sample = tuple(probe.shape[1:])
 
     def shape_y(t):
+        """Regression / binary targets shaped as the outputs where they differ only
+        by dimensions of size 1: (n,) targets for (n, 1) outputs and the reverse."""
         if t is None or task == "classification":
             return t
-        if probe.ndim == 2 and t.ndim == 1:
-            return t.reshape(-1, 1)
+        t_sample = tuple(t.shape[1:])
+        if t_sample != out_sample and [d for d in t_sample if d != 1] == [d for d in out_sample if d != 1]:
+            return t.reshape((len(t),) + out_sample)
         return t
 
     yd, yvd = shape_y(yd), shape_y(yvd)
-    if task != "classification" and probe.ndim == 2 and yd.ndim == 2 and probe.shape[1] != yd.shape[1]:
+    out_shape = (len(Xd),) + out_sample
+    if loss_known and task != "classification":
+        for name, given, t in (("y", yn, yd), ("y_val", yv, yvd)):
+            if t is not None and tuple(t.shape[1:]) != out_sample:
+                raise ValueError(
+                    f"loss={loss_name!r} compares the module's output of shape {out_shape} with {name} of shape "
+                    f"{tuple(given.shape)}: {math.prod(out_sample)} outputs per sample against "
+                    f"{math.prod(tuple(t.shape[1:]))} target value(s) per sample; for class labels use "
+                    "loss='cross_entropy', for regression end the module with as many outputs as targets"
+                )
+    if task == "binary" and len(targets.classes) > 2:
+        labels = [_plain(c) for c in targets.classes[:5]]
         raise ValueError(
-            f"loss={loss_name!r} compares the module's {probe.shape[1]} outputs per sample with "
-            f"{yd.shape[1]} target value(s) per sample; for class labels use loss='cross_entropy', "
-            "for regression end the module with as many outputs as targets"
+            f"loss={loss_name!r} is for two classes (one output, a logit per sample), but y has "
+            f"{len(targets.classes)}: {labels}; use loss='cross_entropy' and a module with "
+            f"{len(targets.classes)} outputs"
         )
+    if loss_known and task == "classification":
+        if probe.ndim < 2:
+            raise ValueError(
+                f"loss={loss_name!r} needs the module to output one score (logit) per class, shape (n_samples, "
+                f"n_classes); it outputs shape {out_shape}: end it with nn.Linear(..., n_classes) (for two classes "
+                "and one output, use loss='bce')"
+            )
+        if isinstance(loss_fn, torch.nn.NLLLoss) and probe.ndim == 2:
+            _check_log_probabilities(probe, loss_name)
+        for name, given in (("y", yn), ("y_val", yv), ("y_test", yt)):
+            if given is not None and probe.ndim == 2 and given.ndim != 1:
+                raise ValueError(
+                    f"{name} has shape {tuple(given.shape)}, but loss={loss_name!r} takes one class label per "
+                    f"sample (shape ({len(given)},)); for one-hot rows pass {name}.argmax(axis=1)"
+                )
     classes_out = task == "classification" and probe.ndim == 2
     if classes_out and targets.classes is None and len(yd) and int(yd.max()) >= probe.shape[1] \
             and len(np.unique(yn)) <= probe.shape[1]:
@@ -385,6 +706,8 @@ def train_module(
                 if name == "y" and np.issubdtype(np.asarray(yn).dtype, np.floating):
                     hint = (f"; y holds {len(np.unique(yn))} distinct float values: if it is a "
                             "regression target, pass loss='mse'")
+                if n_out == 1:
+                    hint = " (or, for two classes with one output, use loss='bce')" + hint
                 raise ValueError(
                     f"{name} has class index {top - 1} but the module outputs {n_out} logits; "
                     f"the last layer needs at least {top} outputs{hint}"
@@ -398,7 +721,6 @@ def train_module(
     n = len(Xd)
     bs = n if batch_size is None else min(int(batch_size), n)
     label = label or type(module).__name__
-    cbs = CallbackList(callbacks)
     dev_str = device_name(dev)
     settings = dict(
         epochs=epochs, optimizer=optimizer if isinstance(optimizer, str) else optimizer.__name__,
@@ -434,7 +756,8 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
 
     history = History()
     # two snapshots of the state: the start of the previous and of this epoch
-    state = [t for t in module.state_dict().values() if t.is_floating_point()]
+    # (every tensor: weights, and buffers such as batch norm's running statistics and its count)
+    state = [t for t in module.state_dict().values() if isinstance(t, torch.Tensor)]
     snapshots = [[t.detach().clone() for t in state], [t.detach().clone() for t in state]]
     cbs.fit_begin(model=module, n_models=1, max_epochs=epochs, device=dev_str, run_labels=[label])
     stop_reason = "max_iter"
@@ -462,7 +785,7 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
                 epoch_loss = batch_loss.detach()
             else:
                 order = torch.randperm(n, device=dev, generator=gen) if shuffle else torch.arange(n, device=dev)
-                epoch_loss = torch.zeros((), device=dev)
+                epoch_loss = torch.zeros((), device=dev, dtype=torch.promote_types(Xd.dtype, torch.float32))
                 for start, stop in batches:
                     idx = order[start:stop]
                     opt.zero_grad(set_to_none=True)
@@ -521,8 +844,16 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
             if cbs.epoch_end(run=0, record=record, model=module):
                 stop_reason = "stopped"
                 break
-    except ValueError as exc:
-        if batch_norm is not None and bs == 1 and "value per channel" in str(exc):
+    except Exception as exc:
+        # a failure in the middle of an epoch (out of memory, a module that
+        # fails on one minibatch): the module keeps the weights of the last
+        # completed epoch, as after Ctrl-C, and the error goes on to the caller
+        if epoch > len(history):
+            _copy_all(state, snapshots[epoch % 2])
+        if hasattr(exc, "add_note"):  # Python 3.11+
+            kept = f"its weights from the end of epoch {len(history)}" if history else "its initial weights"
+            exc.add_note(f"train_module: training failed in epoch {epoch}; the module keeps {kept}")
+        if isinstance(exc, ValueError) and batch_norm is not None and bs == 1 and "value per channel" in str(exc):
             raise _one_sample_batches(batch_norm, settings["batch_size"], n, exc) from exc
         raise
     except KeyboardInterrupt:
@@ -605,8 +936,8 @@ def _final_metrics(module, loss_fn, task, targets, Xd, yd, Xt, yt, to_x, shape_y
     out, pred = _predict(module, task, Xd)
     with torch.no_grad():
         metrics["train_loss"] = float(loss_fn(out, yd))
-    y_true_train = yd.cpu().numpy()
-    pred_train = pred.cpu().numpy()
+    y_true_train = _numpy(yd)
+    pred_train = _numpy(pred)
     if task == "binary":
         y_true_train = y_true_train.reshape(-1)
     if task in ("classification", "binary"):
@@ -619,7 +950,7 @@ def _final_metrics(module, loss_fn, task, targets, Xd, yd, Xt, yt, to_x, shape_y
         out_t, pred_t = _predict(module, task, Xtd)
         with torch.no_grad():
             metrics["test_loss"] = float(loss_fn(out_t, ytd))
-        pred_np = pred_t.cpu().numpy()
+        pred_np = _numpy(pred_t)
         if task == "classification" or task == "binary":
             pred_np = targets.decode(pred_np.reshape(-1))
             metrics.update(prediction_metrics("classification", yt, pred_np, "test"))

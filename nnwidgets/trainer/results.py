@@ -100,14 +100,18 @@ class TrainResult:
         import numpy as np
         import torch
 
+        from nnwidgets.trainer.module_training import _numpy, module_dtype
+
         module = self.model
         param = next(module.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
+        dtype = module_dtype(module)  # as in training: X gets the module's dtype
         data = X.detach() if isinstance(X, torch.Tensor) else torch.as_tensor(
-            np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=np.float32))
+            np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X,
+                       dtype=np.float64 if dtype == torch.float64 else np.float32))
         module.eval()
         with torch.no_grad():
-            out = module(data.to(device=device, dtype=torch.float32)).cpu().numpy()
+            out = _numpy(module(data.to(device=device, dtype=dtype)))
         if self.task == "classification":
             if out.ndim == 2 and out.shape[1] > 1:
                 idx = out.argmax(axis=1)

@@ -398,10 +398,10 @@ def _train_module(module, X, y, X_val, y_val, X_test, y_test, callbacks, label, 
 #: train_module's error messages -> the %%nntrain option they are about
 _MODULE_ERRORS = (
     ("loss=", "--loss"), ("optimizer=", "--optimizer"), ("nesterov=", "--nesterov"),
-    ("momentum/nesterov", "--momentum"), ("device=", "--device"), ("batch_size=", "--batch-size"),
-    ("epochs=", "--epochs"), ("lr=", "--lr"), ("X has", "--data"), ("y has class index", "--data"),
-    ("X contains", "--data"), ("y contains", "--data"),
-    ("X_val", "--val"), ("y_val", "--val"), ("X_test", "--test"), ("y_test", "--test"),
+    ("momentum/nesterov", "--momentum"), ("momentum=", "--momentum"), ("weight_decay=", "--weight-decay"),
+    ("device=", "--device"), ("batch_size=", "--batch-size"),
+    ("epochs=", "--epochs"), ("lr=", "--lr"), ("X ", "--data"), ("X's ", "--data"), ("y ", "--data"),
+    ("X_val", "--val"), ("y_val", "--val"), ("X_test", "--test"), ("y_test", "--test"), ("the module", "--model"),
 )
 
 

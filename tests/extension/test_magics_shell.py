@@ -171,6 +171,7 @@ def test_text_progress_when_asked(ip, capsys):
         ("--data X,y --optimizer lion", "nn.Linear(6, 1)", "--optimizer: 'lion' must be sgd or adam"),
         ("--data X,y --loss hinge", "nn.Linear(6, 1)", "--loss: loss='hinge' is not known"),
         ("--data X,y --nesterov", "nn.Linear(6, 1)", "--nesterov: nesterov=True needs momentum > 0"),
+        ("--data X,y --momentum 1.5", "nn.Linear(6, 1)", "--momentum: momentum=1.5 must be between 0 and 1"),
         ("--data X,y --colour red", "nn.Linear(6, 1)", "unrecognized arguments: --colour red"),
         ("--data X,y", "import math", "--model: no model"),
         ("--data X,y", "x = 1", "--model: int is neither a torch.nn.Module nor an estimator"),
