@@ -5,6 +5,8 @@ Thin: parses the line and calls :func:`nnwidgets.widgets.gputime.gputime`.
 
 from __future__ import annotations
 
+import itertools
+
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -84,6 +86,7 @@ class TimingMagics(Magics):
             # --- timed ---
             x + y
         """
+        __tracebackhide__ = True  # an error of the timed code shows the cell's lines, not these frames
         try:
             args = parse_argstring(self.gputime, line)
         except UsageError as exc:
@@ -96,16 +99,19 @@ class TimingMagics(Magics):
                 raise UsageError(f"%%gputime: unrecognized arguments: {statement} (the cell is the code to time)")
             if not cell.strip():
                 raise UsageError("%%gputime: the cell is empty; write the code to time below the magic line.")
-            code = cell
+            # a blank first line stands for the magic's: line numbers are the notebook cell's
+            code = "\n" + self.shell.transform_cell(cell)
         else:
-            code = statement or None
+            code = self.shell.transform_cell(statement) if statement else None
+        from nnwidgets.timing import TimingOptionError
         from nnwidgets.widgets.gputime import gputime
 
+        filename = _cache_source(self.shell, code) if code is not None else None
         try:
             return gputime(
                 code,
                 namespace=self.shell.user_ns,
-                transform=self.shell.transform_cell,
+                filename=filename,
                 label=args.label,
                 sizes=args.sizes,
                 devices=args.devices,
@@ -124,9 +130,49 @@ class TimingMagics(Magics):
                 panel=args.panel,
                 reset=args.reset,
             )
-        except ValueError as exc:
-            # option values the core rejected (the message names the option)
-            raise UsageError(f"%%gputime: {_option_name(str(exc))}") from None
+        except Exception as exc:
+            of_the_cell, tb = _from_the_cell(exc, filename)
+            if of_the_cell:
+                # the cell's own error (a ValueError too): its type, message and
+                # traceback from the cell's line on, with the note saying which
+                # device and size was being timed
+                raise exc.with_traceback(tb)
+            if isinstance(exc, TimingOptionError):
+                # option values the core rejected (the message names the option)
+                raise UsageError(f"%%gputime: {_option_name(str(exc))}") from None
+            raise
+
+
+_cell_numbers = itertools.count(1)
+
+
+def _cache_source(shell, code: str) -> str:
+    """The name under which ``code`` is in :mod:`linecache`: IPython's, so that
+    tracebacks say ``Cell In[5], line 3``, else one of our own."""
+    compiler = getattr(shell, "compile", None)
+    if compiler is not None and hasattr(compiler, "cache"):
+        try:
+            return compiler.cache(code, getattr(shell, "execution_count", 0))
+        except Exception:  # an unusual shell: a name of our own
+            pass
+    return f"<%%gputime cell {next(_cell_numbers)}>"
+
+
+def _from_the_cell(exc: BaseException, filename: str | None) -> tuple:
+    """``(True, traceback from the cell's first frame on)`` when ``exc`` was
+    raised by the cell's code, ``(False, None)`` when the cell's code did not
+    run into it (a bad option). A SyntaxError in the cell has no frame of the
+    cell: its traceback is dropped, IPython shows it with the cell's line."""
+    if filename is None:
+        return False, None
+    if isinstance(exc, SyntaxError) and exc.filename == filename:
+        return True, None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            return True, tb
+        tb = tb.tb_next
+    return False, None
 
 
 _OPTION_FOR = {

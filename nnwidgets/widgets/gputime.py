@@ -24,6 +24,7 @@ import uuid
 from typing import Any
 
 from nnwidgets.timing import TimingRun, format_speedup, format_time, time_code
+from nnwidgets.timing.errors import TimingOptionError
 from nnwidgets.timing.run import DeviceTiming
 
 _CSS_PATH = pathlib.Path(__file__).with_name("gputime.css")
@@ -424,7 +425,7 @@ class GPUTimePanel:
 def get_panel(name: str = "default", *, reset: bool = False) -> GPUTimePanel:
     """The panel called ``name`` (created on first use); ``reset`` empties it."""
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"panel={name!r} must be a non-empty name, e.g. 'default' or 'numba-vs-numpy'.")
+        raise TimingOptionError("panel", f"panel={name!r} must be a non-empty name, e.g. 'default' or 'numba-vs-numpy'.")
     panel = _PANELS.get(name)
     if panel is None:
         panel = _PANELS[name] = GPUTimePanel(name)

@@ -5,6 +5,7 @@ from IPython.core.error import UsageError
 from IPython.testing import globalipapp
 
 from nnwidgets.magics.timing import TimingMagics
+from nnwidgets.timing import TimingOptionError
 from nnwidgets.widgets.gputime import GPUTimePanel, get_panel
 
 FAST = "--repeat 2 --number 1 --warmup 0"
@@ -131,3 +132,29 @@ def test_lecture_comparison_timeit_flatters_the_kernel_the_panel_does_not(ip, fa
     html = panel.to_html()
     assert 'data-label="numba kernel" data-device="fake"' in html
     assert 'data-label="NumPy x += y" data-device="cpu"' in html
+
+
+@pytest.mark.parametrize("cell, error, message", [
+    ("raise ValueError('my own bad value')", ValueError, "my own bad value"),
+    ("import numpy as np\nnp.zeros(3).reshape(2, 2)", ValueError, "cannot reshape array of size 3"),
+    ("x = 1\n# --- timed ---\n{}['missing']", KeyError, "missing"),
+    # the timing core's own option error, raised by the cell's code, is the cell's error too
+    ("from nnwidgets.timing import measure\nmeasure(lambda: 1, repeat=0)", TimingOptionError, "repeat=0"),
+])
+def test_an_error_of_the_cell_is_the_users_own_not_a_usage_error(ip, capsys, cell, error, message):
+    """A ValueError the timed code raises is not a bad option: it keeps its type
+    and message, and its traceback starts at the cell's line, with no nnwidgets frames."""
+    res = run(ip, f"--devices cpu --panel own-error {FAST}", cell)
+    exc = res.error_in_exec
+    assert type(exc) is error and message in str(exc), repr(exc)
+    assert any("while timing" in n and "on cpu" in n for n in exc.__notes__)
+    shown = capsys.readouterr().out
+    last_line = cell.splitlines()[-1]
+    # the failing line, quoted at its line number in the notebook cell (line 1 is the magic's)
+    assert last_line in shown and f"line {cell.count(chr(10)) + 2}" in shown, shown
+    assert "UsageError" not in shown
+    # no nnwidgets frames between the notebook's line and the cell's code
+    above_the_cell = shown.split("in __gputime_timed__()")[0]
+    for frame in ("magics/timing.py", "widgets/gputime.py", "timing/run.py", "timing/measure.py"):
+        assert frame not in above_the_cell, shown
+
