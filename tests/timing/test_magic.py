@@ -158,3 +158,19 @@ def test_an_error_of_the_cell_is_the_users_own_not_a_usage_error(ip, capsys, cel
     for frame in ("magics/timing.py", "widgets/gputime.py", "timing/run.py", "timing/measure.py"):
         assert frame not in above_the_cell, shown
 
+
+
+def test_a_failed_run_leaves_the_panel_as_it_was(ip):
+    ok = run(ip, f"--label kept --devices cpu --panel unchanged --reset {FAST}", "1 + 1")
+    assert ok.success
+    before = list(get_panel("unchanged").runs)
+    for line, cell in [
+        ("--label kept", "1 / 0"),  # same label: the earlier rows stay
+        ("--label other", "1 / 0"),
+        ("--label other --reset", "1 / 0"),  # --reset empties the panel only for a run that succeeds
+        ("--label other --reset --sizes ten", "1 + 1"),  # a bad option with --reset
+    ]:
+        res = run(ip, f"{line} --devices cpu --panel unchanged {FAST}", cell)
+        assert not res.success
+        assert get_panel("unchanged").runs == before, line
+        assert get_panel("unchanged").status == ""
