@@ -47,9 +47,11 @@ def check_timing_options(
 ) -> None:
     """Raises TimingOptionError (a ValueError) naming the first bad option and how to fix it."""
     if repeat is not None and (not isinstance(repeat, int) or repeat < 1):
-        raise TimingOptionError("repeat", f"repeat={repeat!r} must be a whole number >= 1 (timed blocks), or None for adaptive.")
+        raise TimingOptionError(
+            "repeat", f"repeat={repeat!r} must be a whole number >= 1 (timed blocks), or None for adaptive.")
     if number is not None and (not isinstance(number, int) or number < 1):
-        raise TimingOptionError("number", f"number={number!r} must be a whole number >= 1 (calls per block), or None for automatic.")
+        raise TimingOptionError(
+            "number", f"number={number!r} must be a whole number >= 1 (calls per block), or None for automatic.")
     for name, value in (("min_run_time", min_run_time), ("max_run_time", max_run_time), ("threshold", threshold)):
         if not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
             raise TimingOptionError(name, f"{name}={value!r} must be a positive number of seconds" + (

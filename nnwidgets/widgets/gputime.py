@@ -425,7 +425,8 @@ class GPUTimePanel:
 def get_panel(name: str = "default", *, reset: bool = False) -> GPUTimePanel:
     """The panel called ``name`` (created on first use); ``reset`` empties it."""
     if not isinstance(name, str) or not name.strip():
-        raise TimingOptionError("panel", f"panel={name!r} must be a non-empty name, e.g. 'default' or 'numba-vs-numpy'.")
+        raise TimingOptionError("panel",
+                                f"panel={name!r} must be a non-empty name, e.g. 'default' or 'numba-vs-numpy'.")
     panel = _PANELS.get(name)
     if panel is None:
         panel = _PANELS[name] = GPUTimePanel(name)
