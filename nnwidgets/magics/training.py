@@ -66,7 +66,8 @@ class TrainingMagics(Magics):
         recorded for ``%nnruns``; the result (model, history, metrics, timings
         per epoch and samples/s on its device) is returned and, with
         ``--out VAR``, stored in ``VAR``. The Stop button or the kernel's
-        Interrupt end training and keep the model.
+        Interrupt end training and keep the model. A cell that fails leaves
+        the notebook's variables as they were.
 
         Examples::
 

@@ -197,6 +197,27 @@ def _run_body(cell: str, namespace: dict, shell=None):
     return None
 
 
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def _all_or_nothing(namespace: dict):
+    """Undoes what the block did to ``namespace`` when it raises: names it
+    rebound get their earlier values back, names it added are removed (a
+    failed ``%%nntrain`` does not replace the notebook's trained ``net`` with
+    the cell's untrained one). Objects changed in place stay changed."""
+    before = dict(namespace)
+    try:
+        yield
+    except BaseException:
+        for name in [n for n in namespace if n not in before]:
+            del namespace[name]
+        for name, value in before.items():
+            if namespace.get(name, _MISSING) is not value:
+                namespace[name] = value
+        raise
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -280,66 +301,70 @@ def run_training_cell(
         raise TrainingCellError("--hidden", "builds the model itself: leave the cell body empty and drop --model")
     param_grid = parse_grid(grid) if grid is not None else None
 
-    if seed is not None:
-        _seed_everything(seed)
-    value = _run_body(cell, namespace, shell)
-    if hidden is not None:
-        sizes = _hidden(hidden)
-        kind = task or _task_from_loss(loss, y)
-        from nnwidgets.trainer.estimators import MLPClassifier, MLPRegressor
+    # a cell that fails (in its body, on an option, while training) changes no
+    # variable: the names its body bound get their earlier values back
+    with _all_or_nothing(namespace):
+        if seed is not None:
+            _seed_everything(seed)
+        value = _run_body(cell, namespace, shell)
+        if hidden is not None:
+            sizes = _hidden(hidden)
+            kind = task or _task_from_loss(loss, y)
+            from nnwidgets.trainer.estimators import MLPClassifier, MLPRegressor
 
-        estimator = (MLPClassifier if kind == "classification" else MLPRegressor)(hidden_layer_sizes=sizes)
-        loss = None  # the estimator's loss follows from its kind
-        obj = estimator
-    elif model is not None:
-        obj = _lookup("--model", model, namespace)
-    else:
-        obj = value
-    if obj is None:
-        raise TrainingCellError(
-            "--model",
-            "no model: end the cell with the model (e.g. MLPRegressor(...) or Net()), "
-            "name it with --model NAME, or give --hidden 100,100",
-        )
-    label = label or _label_for(obj, _hidden(hidden) if hidden else None)
+            estimator = (MLPClassifier if kind == "classification" else MLPRegressor)(hidden_layer_sizes=sizes)
+            loss = None  # the estimator's loss follows from its kind
+            obj = estimator
+        elif model is not None:
+            obj = _lookup("--model", model, namespace)
+        else:
+            obj = value
+        if obj is None:
+            raise TrainingCellError(
+                "--model",
+                "no model: end the cell with the model (e.g. MLPRegressor(...) or Net()), "
+                "name it with --model NAME, or give --hidden 100,100",
+            )
+        label = label or _label_for(obj, _hidden(hidden) if hidden else None)
 
-    import torch
+        import torch
 
-    plot = LiveLossPlot(title=f"Training loss: {label}", mode=progress,
-                        finalize_on_fit_end=param_grid is None)
-    callbacks = [plot]
-    try:
-        with _warnings_from_the_cell():
-            if param_grid is not None:
-                result = _sweep(obj, param_grid, X, y, X_val, y_val, X_test, y_test, callbacks,
-                                dict(epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
-                                     weight_decay=weight_decay, loss=loss, batch_size=batch_size, device=device,
-                                     seed=seed))
-                plot.finalize()
-            elif isinstance(obj, torch.nn.Module):
-                result = _train_module(obj, X, y, X_val, y_val, X_test, y_test, callbacks, label,
-                                       epochs, optimizer, lr, momentum, nesterov, weight_decay, loss,
-                                       batch_size, device, seed, task)
-            elif hasattr(obj, "fit"):
-                result = _train_estimator(obj, X, y, X_val, X_test, y_test, callbacks, label, epochs, optimizer,
-                                          lr, momentum, nesterov, weight_decay, loss, batch_size, device, seed)
-            else:
-                raise TrainingCellError(
-                    "--model", f"{type(obj).__name__} is neither a torch.nn.Module nor an estimator with fit()"
-                )
-    finally:
-        plot.finalize()  # the image before the result (a live view, or a training too short to have shown one)
-        # the cell's plot is done: its image is in the output, nothing refers to
-        # it, and a closed widget is not kept by the browser nor saved with the
-        # notebook's widget state (ipywidgets keeps every open one alive)
-        plot.close()
-    if param_grid is None:
-        RUNS.record(result)
-    else:
-        for run in result.runs:
-            RUNS.record(run)
-    if out is not None:
-        namespace[out] = result
+        plot = LiveLossPlot(title=f"Training loss: {label}", mode=progress,
+                            finalize_on_fit_end=param_grid is None)
+        callbacks = [plot]
+        try:
+            with _warnings_from_the_cell():
+                if param_grid is not None:
+                    result = _sweep(obj, param_grid, X, y, X_val, y_val, X_test, y_test, callbacks,
+                                    dict(epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum,
+                                         nesterov=nesterov, weight_decay=weight_decay, loss=loss,
+                                         batch_size=batch_size, device=device, seed=seed))
+                    plot.finalize()
+                elif isinstance(obj, torch.nn.Module):
+                    result = _train_module(obj, X, y, X_val, y_val, X_test, y_test, callbacks, label,
+                                           epochs, optimizer, lr, momentum, nesterov, weight_decay, loss,
+                                           batch_size, device, seed, task)
+                elif hasattr(obj, "fit"):
+                    result = _train_estimator(obj, X, y, X_val, X_test, y_test, callbacks, label, epochs,
+                                              optimizer, lr, momentum, nesterov, weight_decay, loss, batch_size,
+                                              device, seed)
+                else:
+                    raise TrainingCellError(
+                        "--model", f"{type(obj).__name__} is neither a torch.nn.Module nor an estimator with fit()"
+                    )
+        finally:
+            plot.finalize()  # the image before the result (a live view, or a training too short to have shown one)
+            # the cell's plot is done: its image is in the output, nothing refers to
+            # it, and a closed widget is not kept by the browser nor saved with the
+            # notebook's widget state (ipywidgets keeps every open one alive)
+            plot.close()
+        if param_grid is None:
+            RUNS.record(result)
+        else:
+            for run in result.runs:
+                RUNS.record(run)
+        if out is not None:
+            namespace[out] = result
     return result
 
 

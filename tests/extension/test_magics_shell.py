@@ -382,3 +382,52 @@ def test_run_table_and_bar_labels_share_one_number_format(ip):
     assert f">{format_number(mse, digits=4)}<" in comparison._repr_mimebundle_()["text/html"]
     bars = next(ax for ax in comparison_figure(comparison.runs).axes if ax.get_title().startswith("Test MSE"))
     assert format_number(mse) in [t.get_text() for t in bars.texts]
+
+
+FLAKY = '''
+class Flaky(nn.Linear):
+    """nn.Linear whose forward raises on its {n}th call (the 1st is the trainer's shape probe)."""
+    calls = 0
+
+    def forward(self, x):
+        Flaky.calls += 1
+        if Flaky.calls == {n}:
+            raise {error}
+        return super().forward(x)
+
+net = Flaky(6, 1)
+'''
+
+
+@pytest.mark.parametrize("line, cell", [
+    pytest.param("--model net --data X,y --epochs 2 --out res", "net = nn.Linear(7, 1)",
+                 id="the model does not fit the data"),
+    pytest.param("--model net --data X,y --epochs 2 --device tpu --out res", "net = nn.Linear(6, 1)",
+                 id="a bad option found after the body ran"),
+    pytest.param("--data X,y --epochs 2 --out res", "net = nn.Linear(6, 1)\nextra = 1\nnet.no_such_layer",
+                 id="an error in the body after it assigned net"),
+    pytest.param("--model net --data X,y --epochs 5 --loss mse --out res",
+                 FLAKY.format(n=3, error="RuntimeError('flaky')"), id="an error in the second epoch"),
+])
+def test_a_failed_cell_leaves_the_notebooks_variables_as_they_were(ip, line, cell):
+    ip.run_cell("net = nn.Linear(6, 1); trained = net; res = 'the earlier result'")
+    ip.user_ns.pop("extra", None)
+    ip.user_ns.pop("Flaky", None)
+    result = ip.run_cell(f"%%nntrain {line}\n{cell}")
+    assert result.error_in_exec is not None
+    assert ip.user_ns["net"] is ip.user_ns["trained"]  # not the cell's new, untrained model
+    assert ip.user_ns["res"] == "the earlier result"
+    assert "extra" not in ip.user_ns and "Flaky" not in ip.user_ns  # nothing the body assigned is kept
+    assert len(RUNS) == 0
+
+
+def test_an_interrupted_training_keeps_the_model_and_its_result(ip):
+    ip.run_cell("net = 'the earlier net'; res = 'the earlier result'")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Training interrupted by user"
+        # forward calls: the probe, epochs 1-3, then Ctrl-C in epoch 4
+        result = nntrain(ip, "--model net --data X,y --epochs 10 --loss mse --out res",
+                         FLAKY.format(n=5, error="KeyboardInterrupt"))
+    assert result.stop_reason == "interrupted" and result.epochs == 3
+    assert ip.user_ns["res"] is result and ip.user_ns["net"] is result.model
+    assert type(result.model).__name__ == "Flaky" and RUNS[1] is result
