@@ -445,15 +445,31 @@ def _train_estimator(est, X, y, X_val, X_test, y_test, callbacks, label, epochs,
                                 "(scikit-learn's L2 penalty) in the cell instead")
     if loss is not None:
         raise TrainingCellError("--loss", f"applies to nn.Module training; {name} fixes its own loss")
-    _apply_estimator_options(est, dict(epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum,
-                                       nesterov=nesterov, batch_size=batch_size, seed=seed, device=device))
-    return train_estimator(est, X, y, X_test=X_test, y_test=y_test, callbacks=callbacks, label=label)
+    with _estimator_options(est, dict(epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum,
+                                      nesterov=nesterov, batch_size=batch_size, seed=seed, device=device)):
+        return train_estimator(est, X, y, X_test=X_test, y_test=y_test, callbacks=callbacks, label=label)
 
 
-def _apply_estimator_options(est, options: dict) -> None:
+@contextlib.contextmanager
+def _estimator_options(est, options: dict):
+    """The line's options set on the estimator for a training that keeps them
+    when it succeeds; when it fails (a bad value, an error in ``fit``) the
+    estimator's parameters get their earlier values back."""
+    previous = _apply_estimator_options(est, options)
+    try:
+        yield
+    except BaseException:
+        if previous:
+            est.set_params(**previous)
+        raise
+
+
+def _apply_estimator_options(est, options: dict) -> dict:
     """Sets the line's options (--epochs, --lr, ...) on the estimator's own
     parameters, and checks them there and then: a bad value is a one-line
-    error naming the option, not a traceback from inside ``fit``."""
+    error naming the option, not a traceback from inside ``fit``, and leaves
+    the parameters as they were. Returns the earlier values of the
+    parameters it set."""
     name = type(est).__name__
     params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
     updates, flags = {}, {}
@@ -473,9 +489,15 @@ def _apply_estimator_options(est, options: dict) -> None:
             _check_device(value)
         updates[param] = value
         flags[param] = flag
+    previous = {param: params[param] for param in updates}
     if updates:
         est.set_params(**updates)
-        _check_params(est, flags)
+        try:
+            _check_params(est, flags)
+        except BaseException:
+            est.set_params(**previous)
+            raise
+    return previous
 
 
 def _is_mlp(est) -> bool:
@@ -534,36 +556,37 @@ def _sweep(obj, param_grid, X, y, X_val, y_val, X_test, y_test, callbacks, optio
         if options.get(option) is not None:
             flag = "--" + option.replace("_", "-")
             raise TrainingCellError(flag, f"applies to nn.Module training, not to {type(obj).__name__}")
-    _apply_estimator_options(obj, {k: options.get(k) for k in _ESTIMATOR_PARAMS})
-    params = obj.get_params(deep=False)
-    grid = {}
-    for key, values in param_grid.items():
-        name = _ESTIMATOR_PARAMS.get(key, key)
-        if name not in params:
-            raise TrainingCellError("--grid", f"{type(obj).__name__} has no parameter {key!r}")
-        if name == "device":
-            for value in values:
-                _check_device(value)
-        grid[name] = values
-    try:  # sweep checks every combination before any model trains (a typo fails in a second)
-        result = sweep(obj, grid, X, y, X_val=X_val, y_val=y_val, callbacks=callbacks)
-    except InvalidSweepCandidate as exc:
-        for name in grid:
-            _raise_naming_the_option(exc.error, {name: "--grid"}, what=f"{name}={exc.params[name]!r}: ")
-        raise
-    task = _task(obj)
-    runs = result.to_train_results()
-    per_model = result.fit_time / max(1, len(runs))
-    for run in runs:
-        run.task = task
-        run.label = run.label or "sweep"
-        epochs = len(run.history)
-        run.timings = {"total_s": result.fit_time, "per_epoch_s": per_model / epochs if epochs else None,
-                       "samples_per_s": len(X) * epochs / per_model if epochs and per_model > 0 else None,
-                       "epochs": epochs, "device": run.device, "note": "sweep: time shared by all models"}
-        if X_test is not None:
-            y_pred = np.asarray(run.model.predict(X_test))
-            run.metrics.update(prediction_metrics(task, np.asarray(y_test), y_pred, "test"))
-            run.predictions = {"y_true": np.asarray(y_test), "y_pred": y_pred, "split": "test"}
-    result.runs = runs
-    return result
+    # the line's options on the estimator: set back if the sweep fails
+    with _estimator_options(obj, {k: options.get(k) for k in _ESTIMATOR_PARAMS}):
+        params = obj.get_params(deep=False)
+        grid = {}
+        for key, values in param_grid.items():
+            name = _ESTIMATOR_PARAMS.get(key, key)
+            if name not in params:
+                raise TrainingCellError("--grid", f"{type(obj).__name__} has no parameter {key!r}")
+            if name == "device":
+                for value in values:
+                    _check_device(value)
+            grid[name] = values
+        try:  # sweep checks every combination before any model trains (a typo fails in a second)
+            result = sweep(obj, grid, X, y, X_val=X_val, y_val=y_val, callbacks=callbacks)
+        except InvalidSweepCandidate as exc:
+            for name in grid:
+                _raise_naming_the_option(exc.error, {name: "--grid"}, what=f"{name}={exc.params[name]!r}: ")
+            raise
+        task = _task(obj)
+        runs = result.to_train_results()
+        per_model = result.fit_time / max(1, len(runs))
+        for run in runs:
+            run.task = task
+            run.label = run.label or "sweep"
+            epochs = len(run.history)
+            run.timings = {"total_s": result.fit_time, "per_epoch_s": per_model / epochs if epochs else None,
+                           "samples_per_s": len(X) * epochs / per_model if epochs and per_model > 0 else None,
+                           "epochs": epochs, "device": run.device, "note": "sweep: time shared by all models"}
+            if X_test is not None:
+                y_pred = np.asarray(run.model.predict(X_test))
+                run.metrics.update(prediction_metrics(task, np.asarray(y_test), y_pred, "test"))
+                run.predictions = {"y_true": np.asarray(y_test), "y_pred": y_pred, "split": "test"}
+        result.runs = runs
+        return result

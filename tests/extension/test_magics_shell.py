@@ -431,3 +431,21 @@ def test_an_interrupted_training_keeps_the_model_and_its_result(ip):
     assert result.stop_reason == "interrupted" and result.epochs == 3
     assert ip.user_ns["res"] is result and ip.user_ns["net"] is result.model
     assert type(result.model).__name__ == "Flaky" and RUNS[1] is result
+
+
+@pytest.mark.parametrize("line", [
+    pytest.param("--model clf --data Xc,yc --epochs 3 --lr 0.5 --momentum 5", id="rejected by scikit-learn's check"),
+    pytest.param("--model clf --data Xnan,yc --epochs 3 --lr 0.5", id="fit fails on the data"),
+    pytest.param("--model clf --data Xc,yc --epochs 3 --grid 'lr=0.1,abc'", id="a sweep with a bad value"),
+])
+def test_a_failed_cell_leaves_the_estimators_parameters_as_they_were(ip, line):
+    """The line's options (--epochs, --lr, ...) are set on the estimator's own
+    parameters; when the cell fails they are set back."""
+    ip.user_ns["Xnan"] = np.where(np.eye(120, 6, dtype=bool), np.nan, ip.user_ns["X"])
+    ip.run_cell("from nnwidgets import MLPClassifier\n"
+                "clf = MLPClassifier(hidden_layer_sizes=[4], solver='sgd', max_iter=50, learning_rate_init=0.01)")
+    before = ip.user_ns["clf"].get_params()
+    result = ip.run_cell(f"%nntrain {line}")
+    assert result.error_in_exec is not None
+    assert ip.user_ns["clf"].get_params() == before
+    assert len(RUNS) == 0
