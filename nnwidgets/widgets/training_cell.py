@@ -83,6 +83,62 @@ def _pair(option: str, value: str | None, namespace: dict):
     return X, y
 
 
+def _shape(a) -> tuple | None:
+    """``a``'s shape as a tuple of ints (None when it has none: a ragged list)."""
+    shape = getattr(a, "shape", None)
+    try:
+        return tuple(int(d) for d in (np.shape(a) if shape is None else shape))
+    except (TypeError, ValueError):
+        return None
+
+
+def _few(values, limit: int = 5) -> str:
+    """``'a', 'b' and 3 more``."""
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def _check_like_training(option: str, value: str, data: str, X, y, X_other, y_other) -> None:
+    """--val/--test data the trained model could not take (other features,
+    other columns, other targets) is an error now, naming the variables and
+    their shapes, not after the whole training."""
+    if X_other is None:
+        return
+    other_x, other_y = _names(option, value)
+    x_name, y_name = _names("--data", data)
+    train, other = _shape(X), _shape(X_other)
+    if train is not None and other is not None and len(train) and len(other) and train[1:] != other[1:]:
+        if len(train) == 2 and len(other) == 2:
+            what = (f"{other[1]} features per sample (shape {other}), but the training data {x_name} "
+                    f"has {train[1]} (shape {train})")
+        else:
+            what = (f"samples of shape {other[1:]} (shape {other}), but the training data {x_name} "
+                    f"has samples of shape {train[1:]} (shape {train})")
+        raise TrainingCellError(option, f"{other_x} has {what}; use the same features (columns) as {x_name}")
+    columns, other_columns = getattr(X, "columns", None), getattr(X_other, "columns", None)
+    if columns is not None and other_columns is not None and list(columns) != list(other_columns):
+        columns, other_columns = list(columns), list(other_columns)
+        missing = [c for c in columns if c not in other_columns]
+        extra = [c for c in other_columns if c not in columns]
+        if not missing and not extra:
+            raise TrainingCellError(option, f"{other_x} has {x_name}'s columns in another order; select them in "
+                                            f"{x_name}'s order: {other_x}[{x_name}.columns]")
+        parts = ([f"it lacks {_few(missing)}"] if missing else []) + (
+            [f"has {_few(extra)}" + (" instead" if missing else " too")] if extra else [])
+        raise TrainingCellError(option, f"{other_x}'s columns are not {x_name}'s: {' and '.join(parts)}; "
+                                        f"use the same columns as {x_name}")
+    train, other = _shape(y), _shape(y_other)
+
+    def per_sample(shape):  # (n,) and (n, 1): one target value per sample
+        return int(np.prod(shape[1:])) if len(shape) > 1 else 1
+
+    if train is not None and other is not None and len(train) and len(other) \
+            and per_sample(train) != per_sample(other):
+        raise TrainingCellError(
+            option, f"{other_y} has {per_sample(other)} target values per sample (shape {other}), but the "
+                    f"training targets {y_name} have {per_sample(train)} (shape {train}); use targets like {y_name}'s")
+
+
 def infer_task(y) -> str:
     """``"classification"`` for labels (strings, booleans, or integral values
     that repeat: 0/1 choices, 26 fMRI categories), ``"regression"`` otherwise
@@ -297,6 +353,9 @@ def run_training_cell(
     X, y = _pair("--data", data, namespace)
     X_val, y_val = _pair("--val", val, namespace)
     X_test, y_test = _pair("--test", test, namespace)
+    # before the body and the training: a typo in the test data costs no training
+    _check_like_training("--val", val, data, X, y, X_val, y_val)
+    _check_like_training("--test", test, data, X, y, X_test, y_test)
     if hidden is not None and (cell.strip() or model):
         raise TrainingCellError("--hidden", "builds the model itself: leave the cell body empty and drop --model")
     param_grid = parse_grid(grid) if grid is not None else None

@@ -449,3 +449,33 @@ def test_a_failed_cell_leaves_the_estimators_parameters_as_they_were(ip, line):
     assert result.error_in_exec is not None
     assert ip.user_ns["clf"].get_params() == before
     assert len(RUNS) == 0
+
+
+@pytest.mark.parametrize("line, model, message", [
+    ("--data X,y --test X5,y", "MLPRegressor(hidden_layer_sizes=[4])",
+     "--test: X5 has 5 features per sample (shape (120, 5)), but the training data X has 6 (shape (120, 6))"),
+    ("--data X,y --test X5,y", "nn.Linear(6, 1)",
+     "--test: X5 has 5 features per sample (shape (120, 5)), but the training data X has 6 (shape (120, 6))"),
+    ("--data X,y --val X5,y", "nn.Linear(6, 1)",
+     "--val: X5 has 5 features per sample (shape (120, 5)), but the training data X has 6 (shape (120, 6))"),
+    ("--data X,y --test X,Y2", "nn.Linear(6, 1)",
+     "--test: Y2 has 2 target values per sample (shape (120, 2)), but the training targets y have 1 (shape (120,))"),
+    ("--data Xdf,y --test Xdf_renamed,y", "MLPRegressor(hidden_layer_sizes=[4])",
+     "--test: Xdf_renamed's columns are not Xdf's: it lacks 'f0' and has 'F0' instead"),
+    ("--data Xdf,y --test Xdf_reordered,y", "nn.Linear(6, 1)",
+     "--test: Xdf_reordered has Xdf's columns in another order; select them in Xdf's order: Xdf_reordered[Xdf.columns]"),
+    ("--data X,y --test X,yshort", "nn.Linear(6, 1)", "--test: X has 120 rows but yshort has 7"),
+])
+def test_test_data_is_checked_before_the_body_and_training(ip, line, model, message):
+    """A typo in --test/--val is a one-line error before anything runs, naming
+    the variables and their shapes (it used to be found after training, or named
+    the trainer's X_test)."""
+    pd = pytest.importorskip("pandas")
+    X = ip.user_ns["X"]
+    Xdf = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    ip.user_ns.update(X5=X[:, :5], Y2=np.stack([ip.user_ns["y"]] * 2, axis=1), yshort=np.zeros(7), Xdf=Xdf,
+                      Xdf_renamed=Xdf.rename(columns={"f0": "F0"}), Xdf_reordered=Xdf[Xdf.columns[::-1]], ran=[])
+    with pytest.raises(UsageError) as info:
+        nntrain(ip, line + " --epochs 3", f"from nnwidgets import MLPRegressor\nran.append(1)\n{model}")
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert ip.user_ns["ran"] == [] and len(RUNS) == 0  # neither the body nor a training ran
