@@ -139,6 +139,66 @@ def _check_like_training(option: str, value: str, data: str, X, y, X_other, y_ot
                     f"training targets {y_name} have {per_sample(train)} (shape {train}); use targets like {y_name}'s")
 
 
+def _labels(y) -> list | None:
+    """The labels of ``y``, one per sample, as Python values (None when ``y``
+    is not one label per sample: multi-output targets)."""
+    if hasattr(y, "detach"):  # a torch tensor, maybe on the GPU
+        y = y.detach().cpu().numpy()
+    arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr.reshape(-1)
+    return arr.tolist() if arr.ndim == 1 else None
+
+
+def _check_labels(option: str, value: str, data: str, y, y_other) -> None:
+    """Classification: --val/--test labels the model never sees in training
+    (a class missing from the training split, strings against numbers) are an
+    error before training, naming them, not a crash or a silent 0 after it."""
+    if y_other is None:
+        return
+    known, other = _labels(y), _labels(y_other)
+    if known is None or other is None:
+        return
+    classes = dict.fromkeys(known)
+    unseen = [v for v in dict.fromkeys(other) if v not in classes]
+    if not unseen:
+        return
+    try:
+        shown = sorted(classes)
+    except TypeError:  # labels of mixed types
+        shown = list(classes)
+    n_unseen = sum(v not in classes for v in other)
+    other_y, y_name = _names(option, value)[1], _names("--data", data)[1]
+    raise TrainingCellError(
+        option, f"{other_y} holds labels that {y_name} does not: {_few(unseen)} ({n_unseen} of {len(other)} "
+                f"samples); a classifier trained on {y_name} predicts only its classes ({_few(shown)}), so it can "
+                "never get those right. Split the data so that every class is in the training set "
+                "(train_test_split(X, y, stratify=y)), or check that both hold the same kind of labels")
+
+
+def _classifies(obj, loss, task, y) -> bool:
+    """Whether ``obj`` is trained as a classifier (``loss``/``task``: the line's)."""
+    import torch
+
+    if isinstance(obj, torch.nn.Module):
+        if loss is None:
+            return (task or infer_task(y)) == "classification"
+        if not isinstance(loss, str):
+            return False
+        from nnwidgets.trainer.module_training import LOSS_ALIASES, LOSSES
+
+        key = LOSS_ALIASES.get(loss.lower(), loss.lower())
+        return LOSSES.get(key, (None, None))[1] in ("classification", "binary")
+    if not hasattr(obj, "fit"):
+        return False  # (not a model: the training says so)
+    from sklearn.base import is_classifier
+
+    try:
+        return is_classifier(obj)
+    except Exception:  # an estimator-like object scikit-learn knows nothing of
+        return False
+
+
 def infer_task(y) -> str:
     """``"classification"`` for labels (strings, booleans, or integral values
     that repeat: 0/1 choices, 26 fMRI categories), ``"regression"`` otherwise
@@ -385,6 +445,9 @@ def run_training_cell(
                 "name it with --model NAME, or give --hidden 100,100",
             )
         label = label or _label_for(obj, _hidden(hidden) if hidden else None)
+        if _classifies(obj, loss, task, y):
+            _check_labels("--val", val, data, y, y_val)
+            _check_labels("--test", test, data, y, y_test)
 
         import torch
 

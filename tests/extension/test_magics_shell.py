@@ -479,3 +479,24 @@ def test_test_data_is_checked_before_the_body_and_training(ip, line, model, mess
         nntrain(ip, line + " --epochs 3", f"from nnwidgets import MLPRegressor\nran.append(1)\n{model}")
     assert message in str(info.value) and "\n" not in str(info.value)
     assert ip.user_ns["ran"] == [] and len(RUNS) == 0  # neither the body nor a training ran
+
+
+@pytest.mark.parametrize("line, cell, message", [
+    ("--model clf --data Xc,ys --test Xc,ys_test", "clf", "--test: ys_test holds labels that ys does not: 'z' (64 of 120"),
+    ("--model clf --data Xc,yc --test Xc,ys", "clf", "--test: ys holds labels that yc does not: 'a', 'b' (120 of 120"),
+    ("--data Xc,ys --test Xc,ys_test", "nn.Linear(6, 2)", "--test: ys_test holds labels that ys does not: 'z' (64 of 120"),
+    ("--data Xc,yc --val Xc,y3", "nn.Linear(6, 3)", "--val: y3 holds labels that yc does not: 2 (14 of 120"),
+    ("--data Xc,ys --test Xc,ys_test --hidden 4", "", "--test: ys_test holds labels that ys does not: 'z'"),
+    ("--data Xc,ys --test Xc,ys_test --grid 'lr=0.1,0.01'", "clf",
+     "--test: ys_test holds labels that ys does not: 'z'"),
+])
+def test_test_labels_unseen_in_training_are_named_before_training(ip, line, cell, message):
+    X = ip.user_ns["X"]
+    ip.user_ns.update(ys=np.where(X[:, 0] > 0, "a", "b"), ys_test=np.where(X[:, 0] > 0, "a", "z"),
+                      y3=(X[:, 0] > 0).astype(int) + (X[:, 1] > 1))
+    ip.run_cell("from nnwidgets import MLPClassifier\nclf = MLPClassifier(hidden_layer_sizes=[4], max_iter=5)")
+    with pytest.raises(UsageError) as info:
+        nntrain(ip, line + " --epochs 3", cell)
+    text = str(info.value)
+    assert message in text and "stratify" in text and "\n" not in text, text
+    assert not hasattr(ip.user_ns["clf"], "coefs_") and len(RUNS) == 0  # nothing was trained
