@@ -500,3 +500,82 @@ def test_test_labels_unseen_in_training_are_named_before_training(ip, line, cell
     text = str(info.value)
     assert message in text and "stratify" in text and "\n" not in text, text
     assert not hasattr(ip.user_ns["clf"], "coefs_") and len(RUNS) == 0  # nothing was trained
+
+
+def _run(label, task, losses=(3.0, 2.0, 1.0), metrics=None, y_true=None, y_pred=None, **fields):
+    from nnwidgets.trainer.events import History
+
+    result = TrainResult(model=None, history=History({"epoch": i + 1, "loss": v} for i, v in enumerate(losses)),
+                         metrics=dict(metrics or {}), task=task, label=label, **fields)
+    if y_true is not None:
+        result.predictions = {"y_true": np.asarray(y_true), "y_pred": np.asarray(y_pred), "split": "test"}
+    return result
+
+
+ODD_RUNS = {
+    "no test metrics": _run("train only", "regression", metrics={"train_loss": 1.0, "train_mse": 1.0}),
+    "interrupted at once": _run("interrupted", "classification", losses=(), stop_reason="interrupted",
+                                timings={"total_s": 0.1, "per_epoch_s": None, "samples_per_s": None}),
+    "labels of two kinds": _run("str vs int", "classification", metrics={"test_accuracy": 0.0},
+                                y_true=["a", "b", "a"], y_pred=[0, 1, 1]),
+    "a metric without a value": _run("no value", "classification", metrics={"test_accuracy": None}),
+    "an empty test set": _run("empty test", "regression", metrics={"test_mse": float("nan")}, y_true=[], y_pred=[]),
+    "NaN labels": _run("nan label", "classification", metrics={"test_accuracy": 0.5},
+                       y_true=[1.0, float("nan")], y_pred=[1.0, 0.0]),
+    "diverged": _run("diverged", "regression", losses=(1.0, float("nan"), float("inf")), stop_reason="diverged",
+                     metrics={"test_mse": float("nan")}, y_true=[1.0, 2.0], y_pred=[float("nan")] * 2),
+    "unknown task": _run("no task", None, y_true=[1, 2], y_pred=[1, 2]),
+    # equal to run 1 in every field up to its predictions (a TrainResult compares numpy arrays)
+    "a twin of another run": _run("regressor", "regression", metrics={"test_mse": 0.5, "test_r2": 0.9},
+                                  y_true=[1.0, 2.0, 3.0], y_pred=[1.0, 2.0, 3.0]),
+}
+
+
+@pytest.mark.parametrize("odd", list(ODD_RUNS))
+def test_nnruns_shows_what_it_can_of_odd_runs(ip, odd):
+    """Runs without test metrics, interrupted with no epoch, with labels of two
+    kinds, ... next to a regressor and a classifier: %nnruns shows the table and
+    the charts it can draw, and never raises."""
+    import base64
+
+    from IPython.utils.capture import capture_output
+
+    from nnwidgets.widgets.figures import comparison_figure
+
+    RUNS.record(_run("regressor", "regression", metrics={"test_mse": 0.5, "test_r2": 0.9},
+                     y_true=[1.0, 2.0, 3.0], y_pred=[1.1, 2.1, 2.8]))
+    RUNS.record(_run("classifier", "classification", metrics={"test_accuracy": 0.75},
+                     y_true=["a", "b", "b", "a"], y_pred=["a", "b", "a", "a"]))
+    RUNS.record(ODD_RUNS[odd])
+    for line in ("", "--log", "3"):
+        comparison = ip.run_line_magic("nnruns", line)
+        assert list(comparison.table.index) == ([3] if line == "3" else [1, 2, 3])
+        assert ODD_RUNS[odd].label in repr(comparison)
+        bundle = comparison._repr_mimebundle_()
+        assert ODD_RUNS[odd].label in bundle["text/html"]
+        assert base64.b64decode(bundle["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+        with capture_output() as shown:
+            comparison._ipython_display_()
+        assert len(shown.outputs) == 2  # the table, then the charts
+    titles = [ax.get_title() for ax in comparison_figure(list(RUNS)).axes]
+    assert any(t.startswith("Test accuracy") for t in titles) and any(t.startswith("Test MSE") for t in titles)
+    assert any(t.startswith("1: regressor") or t == "Predicted vs true (test set)" for t in titles)
+    assert any(t.startswith("2: classifier") for t in titles), titles  # its confusion matrix
+
+
+def test_nnruns_shows_the_table_when_no_chart_can_be_drawn(ip, monkeypatch):
+    from IPython.utils.capture import capture_output
+
+    from nnwidgets.widgets import figures
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("matplotlib is broken")
+
+    monkeypatch.setattr(figures, "comparison_figure", broken)
+    RUNS.record(_run("regressor", "regression", metrics={"test_mse": 0.5}, y_true=[1.0, 2.0], y_pred=[1.0, 2.0]))
+    comparison = ip.run_line_magic("nnruns", "")
+    assert "regressor" in comparison._repr_mimebundle_()["text/html"]
+    with capture_output() as shown:
+        comparison._ipython_display_()
+    assert "regressor" in shown.outputs[0].data["text/html"]
+    assert shown.outputs[1].data["image/png"]  # a picture saying why there are no charts
