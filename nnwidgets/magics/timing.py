@@ -180,6 +180,7 @@ _OPTION_FOR = {
     "repeat=": "--repeat", "number=": "--number", "min_run_time=": "--min-time",
     "max_run_time=": "--max-time", "threshold=": "--threshold", "warmup=": "--warmup",
     "threads=": "--threads", "rtol=": "--rtol", "atol=": "--atol", "panel=": "--panel", "clock=": "--clock",
+    "seed=": "--seed",
 }
 
 

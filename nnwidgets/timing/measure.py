@@ -63,7 +63,7 @@ def check_timing_options(
             f"max_run_time={max_run_time!r} is smaller than min_run_time={min_run_time!r}; "
             "raise max_run_time or lower min_run_time."
         )
-    if not isinstance(warmup, (int, float)) or warmup < 0:
+    if not isinstance(warmup, (int, float)) or not warmup >= 0:  # (NaN too)
         raise TimingOptionError("warmup", f"warmup={warmup!r} must be a number of seconds >= 0.")
 
 

@@ -167,7 +167,7 @@ def check_sizes(sizes) -> list[int] | None:
         parts = [p.strip().replace("_", "") for p in sizes.split(",")]
         try:
             values = [int(float(p)) if ("e" in p.lower()) else int(p) for p in parts]
-        except ValueError:
+        except (ValueError, OverflowError):  # (1e400: infinity)
             raise TimingOptionError(
                 "sizes",
                 f"sizes={sizes!r} must be whole numbers separated by commas, e.g. '1000,1000000' or '1e3,1e6'.",
@@ -433,8 +433,11 @@ def _run(
         raise TimingOptionError("threads", f"threads={threads!r} must be a whole number >= 1, "
                                            "or None to keep torch's setting.")
     for name, tol in (("rtol", rtol), ("atol", atol)):
-        if tol is not None and (not isinstance(tol, (int, float)) or tol < 0):
+        if tol is not None and (not isinstance(tol, (int, float)) or not tol >= 0):  # (NaN too)
             raise TimingOptionError(name, f"{name}={tol!r} must be a number >= 0, or None for the dtype's default.")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32):
+        raise TimingOptionError("seed", f"seed={seed!r} must be a whole number from 0 to {2**32 - 1} "
+                                        "(NumPy's seeds).")
     sizes = check_sizes(sizes)
     devs = resolve_devices(devices)
     label = str(label) if label else "run"

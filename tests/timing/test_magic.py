@@ -66,6 +66,11 @@ def test_setup_and_ipython_syntax_in_the_cell(ip):
         ("--clock wall", "argument --clock: invalid choice: 'wall'"),
         ("--nope 3", "unrecognized arguments: --nope"),
         ("--panel ''", "--panel '' must be a non-empty name"),
+        ("--seed -1", "--seed -1 must be a whole number from 0 to 4294967295"),
+        ("--seed 99999999999", "--seed 99999999999 must be a whole number from 0 to 4294967295"),
+        ("--sizes 1e400", "--sizes '1e400' must be whole numbers"),
+        ("--atol nan", "--atol nan must be a number >= 0"),
+        ("--warmup nan", "--warmup nan must be a number of seconds >= 0"),
     ],
 )
 def test_misuse_is_a_one_line_usage_error_naming_the_option(ip, line, message):
