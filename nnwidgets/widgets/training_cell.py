@@ -218,10 +218,16 @@ def infer_task(y) -> str:
 def parse_grid(text: str) -> dict:
     """``"lr=0.1,0.01; alpha=1e-4,1e-3"`` -> ``{"lr": [0.1, 0.01], "alpha": [...]}``."""
     grid: dict[str, list] = {}
+    given: dict[str, str] = {}
     for part in text.replace(";", " ").split():
         if "=" not in part:
             raise TrainingCellError("--grid", f"{part!r} is not name=value1,value2 (e.g. --grid 'lr=0.1,0.01')")
         name, values = part.split("=", 1)
+        if name.strip() in given:
+            both = ",".join(v for v in (given[name.strip()], values) if v)
+            raise TrainingCellError("--grid", f"{name.strip()!r} is given twice; list its values once, "
+                                              f"e.g. {name.strip()}={both}")
+        given[name.strip()] = values
         parsed = []
         for v in values.split(","):
             v = v.strip()
@@ -404,6 +410,12 @@ def run_training_cell(
             raise TrainingCellError(option, f"{value!r} must be a positive integer")
     if lr is not None and not lr > 0:
         raise TrainingCellError("--lr", f"{lr!r} must be a positive learning rate such as 0.01")
+    if momentum is not None and not momentum >= 0:  # (NaN too)
+        raise TrainingCellError("--momentum", f"{momentum!r} must be a number >= 0, such as 0.9")
+    if weight_decay is not None and not weight_decay >= 0:
+        raise TrainingCellError("--weight-decay", f"{weight_decay!r} must be a number >= 0, such as 1e-4")
+    if seed is not None and not 0 <= seed < 2**32:  # (what NumPy takes)
+        raise TrainingCellError("--seed", f"{seed!r} must be a whole number from 0 to {2**32 - 1}")
     if optimizer is not None and optimizer.lower() not in ("sgd", "adam", "adamw", "rmsprop", "lbfgs"):
         raise TrainingCellError("--optimizer", f"{optimizer!r} must be sgd or adam (or adamw, rmsprop)")
     try:
