@@ -108,8 +108,12 @@ class TrainingMagics(Magics):
 
         args = _Parser.parse(self.nnruns, line)
         if args.clear:
+            if args.runs or args.last is not None:  # (meant for some runs? it would forget them all)
+                raise UsageError("--clear: forgets every recorded run; give it alone, without run numbers or --last")
             runs.clear()
             return None
+        if args.last is not None and args.last < 1:
+            raise UsageError(f"--last: {args.last} must be a positive number of runs, e.g. --last 3")
         try:
             return runs.compare(args.runs or None, last=args.last, log_y=args.log)
         except (KeyError, ValueError) as exc:

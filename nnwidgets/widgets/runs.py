@@ -112,8 +112,11 @@ def _frame(runs):
 
 def compare(runs: Iterable[int] | None = None, *, last: int | None = None, log_y: bool = False,
             registry: RunRegistry | None = None) -> RunComparison:
-    """The comparison of recorded runs (by number, the ``last`` n, or all)."""
+    """The comparison of recorded runs (by number, the ``last`` n, or all);
+    a run number given twice is compared once."""
     registry = RUNS if registry is None else registry
+    if runs is not None:
+        runs = list(dict.fromkeys(runs))
     return RunComparison(registry.select(runs, last=last), log_y=log_y)
 
 

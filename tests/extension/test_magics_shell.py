@@ -587,3 +587,16 @@ def test_nnruns_shows_the_table_when_no_chart_can_be_drawn(ip, monkeypatch):
         comparison._ipython_display_()
     assert "regressor" in shown.outputs[0].data["text/html"]
     assert shown.outputs[1].data["image/png"]  # a picture saying why there are no charts
+
+
+def test_nnruns_misuse_names_the_option_and_forgets_nothing(ip):
+    nntrain(ip, "--data X,y --epochs 2 --loss mse", "nn.Linear(6, 1)")
+    nntrain(ip, "--data X,y --epochs 2 --loss mse", "nn.Linear(6, 1)")
+    for line, message in [("--last 0", "--last: 0 must be a positive number of runs, e.g. --last 3"),
+                          ("--clear 2", "--clear: forgets every recorded run; give it alone, without run numbers"),
+                          ("--clear --last 1", "--clear: forgets every recorded run; give it alone, without run numbers")]:
+        with pytest.raises(UsageError) as info:
+            ip.run_line_magic("nnruns", line)
+        assert str(info.value).startswith(message) and "\n" not in str(info.value), str(info.value)
+        assert len(RUNS) == 2  # a --clear that was meant for run 2 alone forgets nothing
+    assert ip.run_line_magic("nnruns", "2 2 1").table.index.tolist() == [2, 1]  # each run once
