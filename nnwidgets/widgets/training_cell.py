@@ -176,6 +176,38 @@ def _check_labels(option: str, value: str, data: str, y, y_other) -> None:
                 "(train_test_split(X, y, stratify=y)), or check that both hold the same kind of labels")
 
 
+def _takes_nan(obj) -> bool:
+    """Whether the model takes NaN in X (scikit-learn's ``allow_nan`` tag:
+    HistGradientBoosting does, the MLPs and an nn.Module do not)."""
+    import torch
+
+    if isinstance(obj, torch.nn.Module):
+        return False
+    try:
+        from sklearn.utils import get_tags
+
+        return bool(get_tags(obj).input_tags.allow_nan)
+    except Exception:  # an estimator scikit-learn knows nothing of: let it decide
+        return True
+
+
+def _check_finite(options: list, takes_nan: bool) -> None:
+    """NaN or infinity in the data, named by the notebook's variable before
+    training (not by the trainer's X_test, nor after training when the test
+    set is predicted). ``options``: [(option, value, X, y)]."""
+    from nnwidgets.trainer.module_training import _check_finite as check
+
+    for option, value, X_, y_ in options:
+        if value is None:
+            continue
+        x_name, y_name = _names(option, value)
+        for name, a in ((x_name, None if takes_nan else X_), (y_name, y_)):
+            try:
+                check(a, name)
+            except ValueError as exc:
+                raise TrainingCellError(option, str(exc)) from None
+
+
 def _classifies(obj, loss, task, y) -> bool:
     """Whether ``obj`` is trained as a classifier (``loss``/``task``: the line's)."""
     import torch
@@ -457,6 +489,8 @@ def run_training_cell(
                 "name it with --model NAME, or give --hidden 100,100",
             )
         label = label or _label_for(obj, _hidden(hidden) if hidden else None)
+        _check_finite([("--data", data, X, y), ("--val", val, X_val, y_val), ("--test", test, X_test, y_test)],
+                      takes_nan=_takes_nan(obj))
         if _classifies(obj, loss, task, y):
             _check_labels("--val", val, data, y, y_val)
             _check_labels("--test", test, data, y, y_test)

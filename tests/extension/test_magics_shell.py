@@ -600,3 +600,28 @@ def test_nnruns_misuse_names_the_option_and_forgets_nothing(ip):
         assert str(info.value).startswith(message) and "\n" not in str(info.value), str(info.value)
         assert len(RUNS) == 2  # a --clear that was meant for run 2 alone forgets nothing
     assert ip.run_line_magic("nnruns", "2 2 1").table.index.tolist() == [2, 1]  # each run once
+
+
+@pytest.mark.parametrize("line, cell, message", [
+    ("--data X,y --test Xnan,y", "MLPRegressor(hidden_layer_sizes=[4])",
+     "--test: Xnan contains NaN or infinity (first at index (0, 0)); remove or impute those values"),
+    ("--data X,y --val Xnan,y", "nn.Linear(6, 1)", "--val: Xnan contains NaN or infinity (first at index (0, 0))"),
+    ("--data X,y --test X,ynan", "nn.Linear(6, 1)", "--test: ynan contains NaN or infinity (first at index (3,))"),
+    ("--data Xnan,y", "nn.Linear(6, 1)", "--data: Xnan contains NaN or infinity (first at index (0, 0))"),
+    ("--data X,ynan", "MLPRegressor(hidden_layer_sizes=[4])", "--data: ynan contains NaN or infinity"),
+])
+def test_data_with_nan_is_named_before_training(ip, line, cell, message):
+    X = ip.user_ns["X"]
+    ip.user_ns.update(Xnan=np.where(np.eye(120, 6, dtype=bool), np.nan, X),
+                      ynan=np.where(np.arange(120) == 3, np.inf, ip.user_ns["y"]))
+    with pytest.raises(UsageError) as info:
+        nntrain(ip, line + " --epochs 3", f"from nnwidgets import MLPRegressor\n{cell}")
+    assert message in str(info.value) and "\n" not in str(info.value), str(info.value)
+    assert len(RUNS) == 0
+
+
+def test_test_data_with_nan_is_fine_for_a_model_that_takes_nan(ip):
+    ip.user_ns["Xnan"] = np.where(np.eye(120, 6, dtype=bool), np.nan, ip.user_ns["X"])
+    result = nntrain(ip, "--data X,y --test Xnan,y", "from sklearn.ensemble import HistGradientBoostingRegressor\n"
+                                                     "HistGradientBoostingRegressor(max_iter=5)")
+    assert np.isfinite(result.metrics["test_mse"])
