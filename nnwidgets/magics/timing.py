@@ -5,8 +5,6 @@ Thin: parses the line and calls :func:`nnwidgets.widgets.gputime.gputime`.
 
 from __future__ import annotations
 
-import itertools
-
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -105,8 +103,10 @@ class TimingMagics(Magics):
             code = self.shell.transform_cell(statement) if statement else None
         from nnwidgets.timing import TimingOptionError
         from nnwidgets.widgets.gputime import gputime
+        from nnwidgets.widgets.training_cell import _cache_source
 
-        filename = _cache_source(self.shell, code) if code is not None else None
+        # IPython's name for the cell: tracebacks say "Cell In[5], line 3"
+        filename = _cache_source(code, self.shell, "%%gputime") if code is not None else None
         try:
             return gputime(
                 code,
@@ -141,21 +141,6 @@ class TimingMagics(Magics):
                 # option values the core rejected (the message names the option)
                 raise UsageError(f"%%gputime: {_option_name(str(exc))}") from None
             raise
-
-
-_cell_numbers = itertools.count(1)
-
-
-def _cache_source(shell, code: str) -> str:
-    """The name under which ``code`` is in :mod:`linecache`: IPython's, so that
-    tracebacks say ``Cell In[5], line 3``, else one of our own."""
-    compiler = getattr(shell, "compile", None)
-    if compiler is not None and hasattr(compiler, "cache"):
-        try:
-            return compiler.cache(code, getattr(shell, "execution_count", 0))
-        except Exception:  # an unusual shell: a name of our own
-            pass
-    return f"<%%gputime cell {next(_cell_numbers)}>"
 
 
 def _from_the_cell(exc: BaseException, filename: str | None) -> tuple:

@@ -398,7 +398,13 @@ def _as_function(tree: ast.Module, filename: str, returns_last: bool):
         return None
     for const in code.co_consts:
         if isinstance(const, types.CodeType) and const.co_name == _FUNCTION_NAME:
-            return const
+            # named as a cell's own code: tracebacks (inspect, IPython in a kernel)
+            # look for a function's source from its `def`, which the cell has none
+            # of, and would quote no line of the cell
+            renamed = {"co_name": "<module>"}
+            if hasattr(const, "co_qualname"):
+                renamed["co_qualname"] = "<module>"
+            return const.replace(**renamed)
     return None
 
 

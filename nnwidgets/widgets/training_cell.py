@@ -304,16 +304,25 @@ def _warnings_from_the_cell():
                 warnings.warn_explicit(w.message, w.category, "%%nntrain", 1)
 
 
-def _cache_source(source: str, shell=None) -> str:
+def _cell_number(shell) -> int:
+    """The number of the cell being run (``In[5]``): IPython 9 counts the
+    next one in ``shell.execution_count`` while a stored cell runs."""
+    running = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    number = getattr(running, "execution_count", None)
+    return number if isinstance(number, int) else getattr(shell, "execution_count", 0)
+
+
+def _cache_source(source: str, shell=None, name: str = "%%nntrain") -> str:
     """A filename under which ``source`` is in :mod:`linecache` (IPython's
-    own cell cache when there is a shell)."""
+    own cell cache when there is a shell, under the running cell's number,
+    so that a traceback says ``Cell In[5], line 3`` and quotes the line)."""
     compiler = getattr(shell, "compile", None)
     if compiler is not None and hasattr(compiler, "cache"):
         try:
-            return compiler.cache(source, getattr(shell, "execution_count", 0))
+            return compiler.cache(source, _cell_number(shell))
         except Exception:  # an unusual shell: fall back to a plain cache entry
             pass
-    filename = f"<%%nntrain cell {next(_cell_ids)}>"
+    filename = f"<{name} cell {next(_cell_ids)}>"
     linecache.cache[filename] = (len(source), None, [ln + "\n" for ln in source.splitlines()], filename)
     return filename
 

@@ -154,12 +154,12 @@ def test_an_error_of_the_cell_is_the_users_own_not_a_usage_error(ip, capsys, cel
     assert type(exc) is error and message in str(exc), repr(exc)
     assert any("while timing" in n and "on cpu" in n for n in exc.__notes__)
     shown = capsys.readouterr().out
-    last_line = cell.splitlines()[-1]
     # the failing line, quoted at its line number in the notebook cell (line 1 is the magic's)
-    assert last_line in shown and f"line {cell.count(chr(10)) + 2}" in shown, shown
+    where = f"Cell In[1], line {cell.count(chr(10)) + 2}"
+    assert where in shown and cell.splitlines()[-1] in shown.split(where)[1], shown
     assert "UsageError" not in shown
     # no nnwidgets frames between the notebook's line and the cell's code
-    above_the_cell = shown.split("in __gputime_timed__()")[0]
+    above_the_cell = shown.split(where)[0]
     for frame in ("magics/timing.py", "widgets/gputime.py", "timing/run.py", "timing/measure.py"):
         assert frame not in above_the_cell, shown
 
