@@ -5,6 +5,8 @@ the data by name in the user's namespace, trains with a live loss plot,
 records the run for ``%nnruns`` and stores the result in ``out``. It knows
 nothing of magics: bad options raise :class:`TrainingCellError` (a
 ``ValueError`` naming the option), which the magic turns into a UsageError.
+The data is checked before anything trains, and a cell that fails leaves the
+notebook's variables as they were.
 """
 
 from __future__ import annotations
