@@ -84,6 +84,7 @@ class TimingMagics(Magics):
             # --- timed ---
             x + y
         """
+        __tracebackhide__ = True  # an error of the timed code shows the cell's lines, not these frames
         try:
             args = parse_argstring(self.gputime, line)
         except UsageError as exc:
@@ -96,16 +97,21 @@ class TimingMagics(Magics):
                 raise UsageError(f"%%gputime: unrecognized arguments: {statement} (the cell is the code to time)")
             if not cell.strip():
                 raise UsageError("%%gputime: the cell is empty; write the code to time below the magic line.")
-            code = cell
+            # a blank first line stands for the magic's: line numbers are the notebook cell's
+            code = "\n" + self.shell.transform_cell(cell)
         else:
-            code = statement or None
+            code = self.shell.transform_cell(statement) if statement else None
+        from nnwidgets.timing import TimingOptionError
         from nnwidgets.widgets.gputime import gputime
+        from nnwidgets.widgets.training_cell import _cache_source
 
+        # IPython's name for the cell: tracebacks say "Cell In[5], line 3"
+        filename = _cache_source(code, self.shell, "%%gputime") if code is not None else None
         try:
             return gputime(
                 code,
                 namespace=self.shell.user_ns,
-                transform=self.shell.transform_cell,
+                filename=filename,
                 label=args.label,
                 sizes=args.sizes,
                 devices=args.devices,
@@ -124,9 +130,34 @@ class TimingMagics(Magics):
                 panel=args.panel,
                 reset=args.reset,
             )
-        except ValueError as exc:
-            # option values the core rejected (the message names the option)
-            raise UsageError(f"%%gputime: {_option_name(str(exc))}") from None
+        except Exception as exc:
+            of_the_cell, tb = _from_the_cell(exc, filename)
+            if of_the_cell:
+                # the cell's own error (a ValueError too): its type, message and
+                # traceback from the cell's line on, with the note saying which
+                # device and size was being timed
+                raise exc.with_traceback(tb)
+            if isinstance(exc, TimingOptionError):
+                # option values the core rejected (the message names the option)
+                raise UsageError(f"%%gputime: {_option_name(str(exc))}") from None
+            raise
+
+
+def _from_the_cell(exc: BaseException, filename: str | None) -> tuple:
+    """``(True, traceback from the cell's first frame on)`` when ``exc`` was
+    raised by the cell's code, ``(False, None)`` when the cell's code did not
+    run into it (a bad option). A SyntaxError in the cell has no frame of the
+    cell: its traceback is dropped, IPython shows it with the cell's line."""
+    if filename is None:
+        return False, None
+    if isinstance(exc, SyntaxError) and exc.filename == filename:
+        return True, None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            return True, tb
+        tb = tb.tb_next
+    return False, None
 
 
 _OPTION_FOR = {
@@ -134,6 +165,7 @@ _OPTION_FOR = {
     "repeat=": "--repeat", "number=": "--number", "min_run_time=": "--min-time",
     "max_run_time=": "--max-time", "threshold=": "--threshold", "warmup=": "--warmup",
     "threads=": "--threads", "rtol=": "--rtol", "atol=": "--atol", "panel=": "--panel", "clock=": "--clock",
+    "seed=": "--seed",
 }
 
 

@@ -66,7 +66,8 @@ class TrainingMagics(Magics):
         recorded for ``%nnruns``; the result (model, history, metrics, timings
         per epoch and samples/s on its device) is returned and, with
         ``--out VAR``, stored in ``VAR``. The Stop button or the kernel's
-        Interrupt end training and keep the model.
+        Interrupt end training and keep the model. A cell that fails leaves
+        the notebook's variables as they were.
 
         Examples::
 
@@ -107,8 +108,12 @@ class TrainingMagics(Magics):
 
         args = _Parser.parse(self.nnruns, line)
         if args.clear:
+            if args.runs or args.last is not None:  # (meant for some runs? it would forget them all)
+                raise UsageError("--clear: forgets every recorded run; give it alone, without run numbers or --last")
             runs.clear()
             return None
+        if args.last is not None and args.last < 1:
+            raise UsageError(f"--last: {args.last} must be a positive number of runs, e.g. --last 3")
         try:
             return runs.compare(args.runs or None, last=args.last, log_y=args.log)
         except (KeyError, ValueError) as exc:

@@ -18,6 +18,7 @@ from nnwidgets.timing.devices import (
     resolve_devices,
     unregister_device,
 )
+from nnwidgets.timing.errors import TimingOptionError
 from nnwidgets.timing.fakedevice import FakeAsyncDevice, register_fake_device
 from nnwidgets.timing.measure import measure, naive_time
 from nnwidgets.timing.outputs import Agreement, compare_outputs, to_host
@@ -26,7 +27,7 @@ from nnwidgets.timing.stats import Measurement, format_speedup, format_time
 
 __all__ = [
     "Agreement", "CellCode", "Clock", "CPUDevice", "CUDADevice", "CudaEventClock", "DeviceTiming",
-    "FakeAsyncDevice", "Measurement", "SyncClock", "TimingDevice", "TimingRun", "compare_outputs",
+    "FakeAsyncDevice", "Measurement", "SyncClock", "TimingDevice", "TimingOptionError", "TimingRun", "compare_outputs",
     "format_speedup", "format_time", "get_device", "measure", "naive_time", "register_device",
     "register_fake_device", "resolve_devices", "time_code", "time_function", "to_host",
     "unregister_device",

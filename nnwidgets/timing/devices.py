@@ -18,6 +18,8 @@ import platform
 import time
 from typing import Any, Callable
 
+from nnwidgets.timing.errors import TimingOptionError
+
 
 class Clock(abc.ABC):
     """Times one interval: ``start()``, run the work, ``stop()`` -> seconds."""
@@ -91,8 +93,8 @@ class TimingDevice(abc.ABC):
 
     def clock(self, kind: str = "sync") -> Clock:
         if kind != "sync":
-            raise ValueError(
-                f"clock={kind!r} is not supported on device {self.name!r}; use clock='sync'."
+            raise TimingOptionError(
+                "clock", f"clock={kind!r} is not supported on device {self.name!r}; use clock='sync'."
             )
         return SyncClock(self.synchronize)
 
@@ -201,7 +203,7 @@ class CUDADevice(TimingDevice):
             return SyncClock(self.synchronize)
         if kind == "events":
             return CudaEventClock(self._torch_device())
-        raise ValueError(f"clock={kind!r} is not a clock; use 'sync' or 'events'.")
+        raise TimingOptionError("clock", f"clock={kind!r} is not a clock; use 'sync' or 'events'.")
 
     def namespace_value(self):
         return self._torch_device()
@@ -245,7 +247,8 @@ def _cuda_factory(spec: str) -> TimingDevice:
         return CUDADevice()
     index = spec.split(":", 1)[1]
     if not index.isdigit():
-        raise ValueError(f"device {spec!r} is not valid; write 'cuda' or 'cuda:N' with N a GPU index.")
+        raise TimingOptionError("devices",
+                                f"device {spec!r} is not valid; write 'cuda' or 'cuda:N' with N a GPU index.")
     return CUDADevice(int(index))
 
 
@@ -265,15 +268,16 @@ def get_device(spec) -> TimingDevice:
     text = str(spec).strip()
     base = text.split(":", 1)[0].lower()
     if base == "gpu":
-        raise ValueError(f"device {text!r} is not a device name; did you mean 'cuda'?")
+        raise TimingOptionError("devices", f"device {text!r} is not a device name; did you mean 'cuda'?")
     factory = _REGISTRY.get(base)
     if factory is None:
-        raise ValueError(
+        raise TimingOptionError(
+            "devices",
             f"device {text!r} is not known; use one of {', '.join(known_device_names())} "
             "(or 'auto' for the CPU plus CUDA when present)."
         )
     if base == "cpu" and text.lower() not in ("cpu", "cpu:0"):
-        raise ValueError(f"device {text!r} is not valid; write 'cpu'.")
+        raise TimingOptionError("devices", f"device {text!r} is not valid; write 'cpu'.")
     return factory(text.lower() if base in ("cpu", "cuda") else text)
 
 
@@ -295,12 +299,13 @@ def resolve_devices(devices="auto") -> list[TimingDevice]:
     else:
         items = list(devices)
     if not items or any(isinstance(d, str) and not d for d in items):
-        raise ValueError(
+        raise TimingOptionError(
+            "devices",
             f"devices={devices!r} names an empty device; write e.g. 'cpu,cuda' (no empty items)."
         )
     resolved = [get_device(d) for d in items]
     names = [d.name for d in resolved]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ValueError(f"devices={devices!r} lists {', '.join(dupes)} more than once.")
+        raise TimingOptionError("devices", f"devices={devices!r} lists {', '.join(dupes)} more than once.")
     return resolved

@@ -28,6 +28,7 @@ import time
 from typing import Any, Callable
 
 from nnwidgets.timing.devices import TimingDevice, get_device
+from nnwidgets.timing.errors import TimingOptionError
 from nnwidgets.timing.stats import Measurement, quantile
 
 MIN_RUNS = 5
@@ -44,23 +45,26 @@ def check_timing_options(
     threshold: float = 0.1,
     warmup: float = 0.025,
 ) -> None:
-    """Raises ValueError naming the first bad option and how to fix it."""
+    """Raises TimingOptionError (a ValueError) naming the first bad option and how to fix it."""
     if repeat is not None and (not isinstance(repeat, int) or repeat < 1):
-        raise ValueError(f"repeat={repeat!r} must be a whole number >= 1 (timed blocks), or None for adaptive.")
+        raise TimingOptionError(
+            "repeat", f"repeat={repeat!r} must be a whole number >= 1 (timed blocks), or None for adaptive.")
     if number is not None and (not isinstance(number, int) or number < 1):
-        raise ValueError(f"number={number!r} must be a whole number >= 1 (calls per block), or None for automatic.")
+        raise TimingOptionError(
+            "number", f"number={number!r} must be a whole number >= 1 (calls per block), or None for automatic.")
     for name, value in (("min_run_time", min_run_time), ("max_run_time", max_run_time), ("threshold", threshold)):
         if not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
-            raise ValueError(f"{name}={value!r} must be a positive number of seconds" + (
+            raise TimingOptionError(name, f"{name}={value!r} must be a positive number of seconds" + (
                 "" if name != "threshold" else " (a ratio: IQR / median, e.g. 0.1)"
             ) + ".")
     if max_run_time < min_run_time:
-        raise ValueError(
+        raise TimingOptionError(
+            "max_run_time",
             f"max_run_time={max_run_time!r} is smaller than min_run_time={min_run_time!r}; "
             "raise max_run_time or lower min_run_time."
         )
-    if not isinstance(warmup, (int, float)) or warmup < 0:
-        raise ValueError(f"warmup={warmup!r} must be a number of seconds >= 0.")
+    if not isinstance(warmup, (int, float)) or not warmup >= 0:  # (NaN too)
+        raise TimingOptionError("warmup", f"warmup={warmup!r} must be a number of seconds >= 0.")
 
 
 def _run_block(fn: Callable[[], Any], number: int, clock) -> float:
@@ -98,7 +102,7 @@ def measure(
     )
     dev = get_device(device)
     if not dev.available():
-        raise ValueError(f"cannot time on {dev.name!r}: {dev.unavailable_reason()}")
+        raise TimingOptionError("device", f"cannot time on {dev.name!r}: {dev.unavailable_reason()}")
     clk = dev.clock(clock if dev.kind == "cuda" else "sync")
     extra: dict = {}
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from nnwidgets.timing.devices import TimingDevice, resolve_devices
+from nnwidgets.timing.errors import TimingOptionError
 from nnwidgets.timing.measure import check_timing_options, measure
 from nnwidgets.timing.outputs import Agreement, HostOutput, compare_outputs, to_host
 from nnwidgets.timing.stats import Measurement
@@ -166,16 +167,17 @@ def check_sizes(sizes) -> list[int] | None:
         parts = [p.strip().replace("_", "") for p in sizes.split(",")]
         try:
             values = [int(float(p)) if ("e" in p.lower()) else int(p) for p in parts]
-        except ValueError:
-            raise ValueError(
-                f"sizes={sizes!r} must be whole numbers separated by commas, e.g. '1000,1000000' or '1e3,1e6'."
+        except (ValueError, OverflowError):  # (1e400: infinity)
+            raise TimingOptionError(
+                "sizes",
+                f"sizes={sizes!r} must be whole numbers separated by commas, e.g. '1000,1000000' or '1e3,1e6'.",
             ) from None
     else:
         values = list(sizes)
     if not values or any((not isinstance(v, int)) or isinstance(v, bool) or v < 0 for v in values):
-        raise ValueError(f"sizes={sizes!r} must be a non-empty list of whole numbers >= 0.")
+        raise TimingOptionError("sizes", f"sizes={sizes!r} must be a non-empty list of whole numbers >= 0.")
     if len(set(values)) != len(values):
-        raise ValueError(f"sizes={sizes!r} repeats a size; list each size once.")
+        raise TimingOptionError("sizes", f"sizes={sizes!r} repeats a size; list each size once.")
     return values
 
 
@@ -188,7 +190,7 @@ def _torch_dtype(dtype):
         return dtype
     name = str(dtype).replace("torch.", "")
     if name not in _DTYPES:
-        raise ValueError(f"dtype={dtype!r} is not supported; use one of {', '.join(_DTYPES)}.")
+        raise TimingOptionError("dtype", f"dtype={dtype!r} is not supported; use one of {', '.join(_DTYPES)}.")
     return getattr(torch, name)
 
 
@@ -246,8 +248,8 @@ class CellCode:
         if setup:
             setup_src = setup + "\n" + setup_src if setup_src.strip() else setup
         if not timed_src.strip():
-            raise ValueError("the cell has nothing to time: write the code to time below the magic line"
-                             + (" and below '# --- timed ---'" if marker is not None else "") + ".")
+            raise TimingOptionError("code", "the cell has nothing to time: write the code to time below the magic line"
+                                    + (" and below '# --- timed ---'" if marker is not None else "") + ".")
         # tracebacks show the cell's lines
         linecache.cache[self.filename] = (len(source), None, [ln + "\n" for ln in lines], self.filename)
         self.setup_code = compile(setup_src, self.filename, "exec") if setup_src.strip() else None
@@ -396,7 +398,13 @@ def _as_function(tree: ast.Module, filename: str, returns_last: bool):
         return None
     for const in code.co_consts:
         if isinstance(const, types.CodeType) and const.co_name == _FUNCTION_NAME:
-            return const
+            # named as a cell's own code: tracebacks (inspect, IPython in a kernel)
+            # look for a function's source from its `def`, which the cell has none
+            # of, and would quote no line of the cell
+            renamed = {"co_name": "<module>"}
+            if hasattr(const, "co_qualname"):
+                renamed["co_qualname"] = "<module>"
+            return const.replace(**renamed)
     return None
 
 
@@ -425,12 +433,17 @@ def _run(
 ) -> TimingRun:
     check_timing_options(**timing)
     if clock not in ("sync", "events"):
-        raise ValueError(f"clock={clock!r} is not a clock; use 'sync' (synchronize + host clock) or 'events' (CUDA events).")
+        raise TimingOptionError("clock", f"clock={clock!r} is not a clock; use 'sync' (synchronize + host clock) "
+                                         "or 'events' (CUDA events).")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads={threads!r} must be a whole number >= 1, or None to keep torch's setting.")
+        raise TimingOptionError("threads", f"threads={threads!r} must be a whole number >= 1, "
+                                           "or None to keep torch's setting.")
     for name, tol in (("rtol", rtol), ("atol", atol)):
-        if tol is not None and (not isinstance(tol, (int, float)) or tol < 0):
-            raise ValueError(f"{name}={tol!r} must be a number >= 0, or None for the dtype's default.")
+        if tol is not None and (not isinstance(tol, (int, float)) or not tol >= 0):  # (NaN too)
+            raise TimingOptionError(name, f"{name}={tol!r} must be a number >= 0, or None for the dtype's default.")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32):
+        raise TimingOptionError("seed", f"seed={seed!r} must be a whole number from 0 to {2**32 - 1} "
+                                        "(NumPy's seeds).")
     sizes = check_sizes(sizes)
     devs = resolve_devices(devices)
     label = str(label) if label else "run"
@@ -510,6 +523,7 @@ def time_code(
     threshold: float = 0.1,
     warmup: float = 0.025,
     progress=None,
+    filename: str | None = None,
 ) -> TimingRun:
     """Times ``code`` on each device (and each size in ``sizes``).
 
@@ -518,12 +532,13 @@ def time_code(
     ``sizes`` is given) and ``dtype`` (when given) set, after seeding
     ``random``/NumPy/torch with ``seed``. Lines above ``# --- timed ---`` are
     setup, untimed. The timed part's last expression (else ``out``) is the
-    output compared across devices with ``allclose``.
+    output compared across devices with ``allclose``. ``filename`` names the
+    code in tracebacks (the magic passes IPython's name for the cell).
     """
     if not isinstance(code, str):
         raise TypeError(f"code must be a string of Python code, not {type(code).__name__}; "
                         "use time_function() to time a callable.")
-    cell = CellCode(code, setup=setup)
+    cell = CellCode(code, setup=setup, filename=filename)
     tdtype = _torch_dtype(dtype)
     base = dict(namespace) if namespace is not None else {}
     base.setdefault("__builtins__", __builtins__)

@@ -8,6 +8,7 @@ not show them a second time.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import threading
@@ -58,6 +59,13 @@ def _plot_curves(ax, curves, log_y: bool, colors=None):
 
 _TEMPLATE_LOCK = threading.Lock()
 _TEMPLATE: dict = {}
+
+
+def message_figure(text: str, width: float = 8, height: float = 1.2):
+    """A figure that only says ``text`` (where a chart cannot be drawn)."""
+    fig = _figure(width, height)
+    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=9, wrap=True)
+    return fig
 
 
 def loss_curves_png(curves, *, log_y: bool = False, title: str = "Training loss", dpi: int = 80) -> bytes:
@@ -152,15 +160,52 @@ def format_number(v: float, digits: int = 3) -> str:
     return f"{v:,.0f}" if abs(v) >= 10**digits else f"{v:.{digits}g}"
 
 
+def _number(value) -> float:
+    """A metric as a float (NaN when it has no numeric value: None, a string)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _n_predictions(result) -> int:
+    """How many test predictions ``result`` holds (0 when none, or unreadable)."""
+    preds = result.predictions or {}
+    if preds.get("y_true") is None or preds.get("y_pred") is None:
+        return 0
+    try:
+        import numpy as np
+
+        return min(len(np.asarray(preds["y_true"])), len(np.asarray(preds["y_pred"])))
+    except TypeError:
+        return 0
+
+
+@contextlib.contextmanager
+def _or_say_why(ax, what: str):
+    """Draws one chart; if the run's data cannot be drawn, the chart says so
+    instead (the other charts and the table are still shown)."""
+    try:
+        yield
+    except Exception as exc:  # one odd run must not cost the whole comparison
+        ax.clear()
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, f"{what}: cannot draw\n{type(exc).__name__}: {str(exc)[:80]}", ha="center",
+                va="center", fontsize=8, wrap=True, transform=ax.transAxes)
+
+
 def comparison_figure(results: Sequence, *, log_y: bool = False, max_confusion: int = 4):
     """The lecture's comparison charts for ``results`` (TrainResult objects):
     test-metric bars, overlaid loss curves, and predicted-vs-true scatter
-    (regression) or confusion matrices (classification)."""
+    (regression) or confusion matrices (classification). Runs without a
+    metric, a curve or test predictions are left out of that chart; a chart
+    that cannot be drawn says why instead of failing the others."""
     results = list(results)
-    labels = [f"{r.run_id}: {r.label}" if r.run_id is not None else r.label for r in results]
+    labels = [f"{r.run_id}: {r.label}" if r.run_id is not None else str(r.label) for r in results]
     colors = [COLORS[i % len(COLORS)] for i in range(len(results))]
-    regress = [r for r in results if r.task == "regression" and r.predictions.get("y_pred") is not None]
-    classif = [r for r in results if r.task == "classification" and r.predictions.get("y_pred") is not None]
+    # (indices, not results.index(r): a TrainResult compares its fields, numpy arrays included)
+    regress = [i for i, r in enumerate(results) if r.task == "regression" and _n_predictions(r)]
+    classif = [i for i, r in enumerate(results) if r.task == "classification" and _n_predictions(r)]
     n_conf = min(len(classif), max_confusion)
     bottom = 1 if (regress or n_conf) else 0
     ncols_bottom = (1 if regress else 0) + n_conf
@@ -177,70 +222,100 @@ def comparison_figure(results: Sequence, *, log_y: bool = False, max_confusion: 
     if not metrics:
         top[0].text(0.5, 0.5, "no metrics", ha="center", va="center")
     for ax_bar, (key, name, idx) in zip(top, metrics):
-        values = [results[i].metrics.get(key, float("nan")) for i in idx]
-        ax_bar.bar(range(len(values)), values, color=[colors[i] for i in idx])
-        ax_bar.set_xticks(range(len(values)))
-        many = len(values) > 3
-        ax_bar.set_xticklabels([_short(labels[i]) for i in idx], rotation=30 if many else 0,
-                               ha="right" if many else "center", fontsize=8)
-        ax_bar.set_ylabel(name)
-        left_out = len(results) - len(idx)
-        ax_bar.set_title(name + (f" ({left_out} run(s) without it not shown)" if left_out else ""), fontsize=10)
-        if key.endswith("accuracy"):
-            finite = [v for v in values if math.isfinite(v)]
-            if finite:
-                ax_bar.set_ylim(max(0.0, min(finite) - 0.1), 1.0)
-        for i, v in enumerate(values):
-            if math.isfinite(v):
-                ax_bar.annotate(format_number(v), (i, v), ha="center", va="bottom", fontsize=8)
+        with _or_say_why(ax_bar, name):
+            _bars(ax_bar, key, name, [_number(results[i].metrics.get(key)) for i in idx],
+                  [labels[i] for i in idx], [colors[i] for i in idx], left_out=len(results) - len(idx))
 
     for ax_loss, (title, idx) in zip(top[max(1, len(metrics)):], losses):
-        curves = [(labels[i], results[i].history.column("epoch"), results[i].history.column("loss"), None)
-                  for i in idx]
-        _plot_curves(ax_loss, curves, log_y, colors=[colors[i] for i in idx])
-        ax_loss.set_title(title, fontsize=10)
+        with _or_say_why(ax_loss, title):
+            curves = [(labels[i], results[i].history.column("epoch"),
+                       [_number(v) for v in results[i].history.column("loss")], None) for i in idx]
+            _plot_curves(ax_loss, curves, log_y, colors=[colors[i] for i in idx])
+            ax_loss.set_title(title, fontsize=10)
 
     col = 0
     if regress:
         ax = fig.add_subplot(gs[1, col])
         col += 1
-        lo, hi = math.inf, -math.inf
-        for r, lab in zip(results, labels):
-            if r not in regress:
-                continue
-            yt = _flat(r.predictions["y_true"])
-            yp = _flat(r.predictions["y_pred"])
-            ax.plot(yp, yt, "o", ms=3, alpha=0.7, label=lab, color=COLORS[results.index(r) % len(COLORS)])
-            lo, hi = min(lo, min(yt)), max(hi, max(yt))
-        ax.plot([lo, hi], [lo, hi], "k-", lw=1, label="perfect")
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title("Predicted vs true (test set)", fontsize=10)
-        ax.legend(fontsize=7)
-    for r in classif[:n_conf]:
+        with _or_say_why(ax, "Predicted vs true"):
+            _predicted_vs_true(ax, [(results[i], labels[i], colors[i]) for i in regress])
+    for i in classif[:n_conf]:
         ax = fig.add_subplot(gs[1, col])
         col += 1
-        _confusion(ax, r, labels[results.index(r)])
+        with _or_say_why(ax, labels[i]):
+            _confusion(ax, results[i], labels[i])
     fig.tight_layout()
     return fig
 
 
+def _bars(ax, key, name, values, labels, colors, left_out):
+    ax.bar(range(len(values)), values, color=colors)
+    ax.set_xticks(range(len(values)))
+    many = len(values) > 3
+    ax.set_xticklabels([_short(lab) for lab in labels], rotation=30 if many else 0,
+                       ha="right" if many else "center", fontsize=8)
+    ax.set_ylabel(name)
+    ax.set_title(name + (f" ({left_out} run(s) without it not shown)" if left_out else ""), fontsize=10)
+    finite = [v for v in values if math.isfinite(v)]
+    if key.endswith("accuracy") and finite:
+        ax.set_ylim(max(0.0, min(finite) - 0.1), 1.0)
+    for i, v in enumerate(values):
+        if math.isfinite(v):
+            ax.annotate(format_number(v), (i, v), ha="center", va="bottom", fontsize=8)
+
+
+def _predicted_vs_true(ax, runs):
+    """``runs``: [(result, label, color)] with test predictions."""
+    lo, hi = math.inf, -math.inf
+    for r, lab, color in runs:
+        yt = _flat(r.predictions["y_true"])
+        yp = _flat(r.predictions["y_pred"])
+        ax.plot(yp, yt, "o", ms=3, alpha=0.7, label=lab, color=color)
+        finite = [v for v in yt if math.isfinite(v)]
+        if finite:
+            lo, hi = min(lo, min(finite)), max(hi, max(finite))
+    if lo <= hi:
+        ax.plot([lo, hi], [lo, hi], "k-", lw=1, label="perfect")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Predicted vs true (test set)", fontsize=10)
+    ax.legend(fontsize=7)
+
+
 def _flat(values):
+    """The first target of each sample, as floats."""
     import numpy as np
 
     arr = np.asarray(values, dtype=float)
-    return arr.reshape(len(arr), -1)[:, 0].tolist()
+    return arr.reshape(len(arr), -1)[:, 0].tolist() if arr.size else []
+
+
+def _label_key(value):
+    """Labels as dictionary keys: every NaN is one label, 1 and 1.0 are one."""
+    return "nan" if isinstance(value, float) and value != value else value
+
+
+def _sorted_labels(values) -> list:
+    labels = list(dict.fromkeys(values))
+    try:
+        return sorted(labels)
+    except TypeError:  # labels of two kinds (strings and numbers): each kind sorted
+        return sorted(labels, key=lambda v: (type(v).__name__, str(v)))
 
 
 def _confusion(ax, result, label):
     import numpy as np
 
-    y_true = np.asarray(result.predictions["y_true"]).reshape(-1)
-    y_pred = np.asarray(result.predictions["y_pred"]).reshape(-1)
-    classes = np.unique(np.concatenate([y_true, y_pred]))
-    index = {c: i for i, c in enumerate(classes.tolist())}
+    n = _n_predictions(result)
+
+    def labels(values):  # one label per sample: (n,) or (n, 1)
+        return [_label_key(v) for v in np.asarray(values)[:n].reshape(n, -1)[:, 0].tolist()]
+
+    y_true, y_pred = labels(result.predictions["y_true"]), labels(result.predictions["y_pred"])
+    classes = _sorted_labels(y_true + y_pred)
+    index = {c: i for i, c in enumerate(classes)}
     cm = np.zeros((len(classes), len(classes)), dtype=int)
-    for t, p in zip(y_true.tolist(), y_pred.tolist()):
+    for t, p in zip(y_true, y_pred):
         cm[index[t], index[p]] += 1
     ax.imshow(cm, cmap="Blues")
     if len(classes) <= 12:
@@ -255,5 +330,5 @@ def _confusion(ax, result, label):
         ax.set_yticklabels(names, fontsize=7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    acc = result.metrics.get("test_accuracy")
-    ax.set_title(f"{label}" + (f" (acc {acc:.3f})" if acc is not None else ""), fontsize=9)
+    acc = _number(result.metrics.get("test_accuracy"))
+    ax.set_title(f"{label}" + (f" (acc {acc:.3f})" if math.isfinite(acc) else ""), fontsize=9)

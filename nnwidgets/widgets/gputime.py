@@ -24,6 +24,7 @@ import uuid
 from typing import Any
 
 from nnwidgets.timing import TimingRun, format_speedup, format_time, time_code
+from nnwidgets.timing.errors import TimingOptionError
 from nnwidgets.timing.run import DeviceTiming
 
 _CSS_PATH = pathlib.Path(__file__).with_name("gputime.css")
@@ -424,7 +425,8 @@ class GPUTimePanel:
 def get_panel(name: str = "default", *, reset: bool = False) -> GPUTimePanel:
     """The panel called ``name`` (created on first use); ``reset`` empties it."""
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"panel={name!r} must be a non-empty name, e.g. 'default' or 'numba-vs-numpy'.")
+        raise TimingOptionError("panel",
+                                f"panel={name!r} must be a non-empty name, e.g. 'default' or 'numba-vs-numpy'.")
     panel = _PANELS.get(name)
     if panel is None:
         panel = _PANELS[name] = GPUTimePanel(name)
@@ -457,15 +459,19 @@ def gputime(
     for ``options``: devices, sizes, dtype, repeat, number, ...), adds the
     run to the panel ``panel`` under ``label`` and returns the panel.
     With ``code=None`` nothing is timed: the panel is returned (emptied
-    first with ``reset=True``).
+    first with ``reset=True``). A run that fails (an error of the code, a bad
+    option) leaves the panel as it was, ``reset`` or not.
 
     In a Jupyter kernel (``live`` None or True) the panel is shown at once
     and updated as each device and size is measured; earlier displays of the
     same panel are updated as well.
     """
-    target = get_panel(panel, reset=reset)
+    target = get_panel(panel, reset=reset and code is None)
     if code is None:
         return target
+    kept = target.runs  # (add() and clear() replace the list, never change it)
+    if reset:
+        target.runs = []  # shown empty while measuring; back as it was if the run fails
     if transform is not None:
         code = transform(code)
     live = _in_kernel() if live is None else live
@@ -501,6 +507,9 @@ def gputime(
 
     try:
         run = time_code(code, namespace=namespace, label=label, progress=progress, **options)
+    except BaseException:
+        target.runs = kept
+        raise
     finally:
         target.status = ""
         if live and shown:

@@ -42,9 +42,13 @@ class RunComparison:
 
     def png(self) -> bytes:
         if self._png is None:
-            from nnwidgets.widgets.figures import comparison_figure, figure_png
+            from nnwidgets.widgets import figures
 
-            self._png = figure_png(comparison_figure(self.runs, log_y=self.log_y), dpi=80)
+            try:
+                self._png = figures.figure_png(figures.comparison_figure(self.runs, log_y=self.log_y), dpi=80)
+            except Exception as exc:  # the table is shown all the same
+                self._png = figures.figure_png(figures.message_figure(
+                    f"The comparison charts cannot be drawn ({type(exc).__name__}: {str(exc)[:200]})."), dpi=80)
         return self._png
 
     def __repr__(self) -> str:
@@ -101,15 +105,18 @@ def _frame(runs):
     frame = frame.set_index("run")
     frame = frame.dropna(axis=1, how="all")  # (a metric no run has: a column of dashes)
     if "samples_per_s" in frame.columns:  # whole samples per second, not 3.9161e+05
-        frame["samples_per_s"] = frame["samples_per_s"].round(0)
+        frame["samples_per_s"] = pd.to_numeric(frame["samples_per_s"], errors="coerce").round(0)
     cols = [c for c in _TABLE_COLUMNS if c in frame.columns]
     return frame[cols + [c for c in frame.columns if c not in cols]]
 
 
 def compare(runs: Iterable[int] | None = None, *, last: int | None = None, log_y: bool = False,
             registry: RunRegistry | None = None) -> RunComparison:
-    """The comparison of recorded runs (by number, the ``last`` n, or all)."""
+    """The comparison of recorded runs (by number, the ``last`` n, or all);
+    a run number given twice is compared once."""
     registry = RUNS if registry is None else registry
+    if runs is not None:
+        runs = list(dict.fromkeys(runs))
     return RunComparison(registry.select(runs, last=last), log_y=log_y)
 
 

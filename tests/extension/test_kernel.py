@@ -345,3 +345,23 @@ def test_a_slow_first_epoch_is_shown_in_its_cell_before_it_ends(kernel):
     assert "view" in kinds and "points" in kinds, kinds
     assert kinds.index("view") < kinds.index("points"), kinds
     assert kinds[kinds.index("view") - 1] == "state", kinds  # "training", sent with the view
+
+
+def test_an_error_in_the_cell_names_its_cell_and_line(tmp_path):
+    """In a kernel, the traceback of an error in a %%nntrain body names the cell
+    it is in (Cell In[2], not the next one) and quotes the failing line."""
+    import re
+
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+        "%load_ext nnwidgets\n" + SETUP,
+        "%%nntrain --data X,y --epochs 3\nhidden = 10\nnn.Sequential(nn.Linear(6, hiden), nn.ReLU())",
+    )]
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    (error,) = _outputs(nb.cells[1], "error")
+    text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["traceback"]))
+    assert error["ename"] == "NameError"
+    assert "Cell In[2], line 3" in text and "nn.Linear(6, hiden)" in text.split("Cell In[2], line 3")[1], text

@@ -192,6 +192,14 @@ def test_text_progress_when_asked(ip, capsys):
         ("--data X,y --hidden 8 --loss huber", "", "--loss: 'huber' is not a loss of --hidden's MLPs"),
         ("--data X,y --hidden 8 --loss cross_entropy", "", "--loss: cross_entropy makes a classifier, but y looks like a regression target"),
         ("--data X,y --out 2x", "nn.Linear(6, 1)", "--out: '2x' is not a valid variable name"),
+        ("--data X,y --seed -1", "nn.Linear(6, 1)", "--seed: -1 must be a whole number from 0 to 4294967295"),
+        ("--data X,y --seed 4294967296 --grid lr=0.1", "from nnwidgets import MLPRegressor\nMLPRegressor()",
+         "--seed: 4294967296 must be a whole number from 0 to 4294967295"),
+        ("--data X,y --momentum -0.5", "nn.Linear(6, 1)", "--momentum: -0.5 must be a number >= 0, such as 0.9"),
+        ("--data X,y --weight-decay -0.001", "nn.Linear(6, 1)", "--weight-decay: -0.001 must be a number >= 0"),
+        ("--data X,y --weight-decay nan", "nn.Linear(6, 1)", "--weight-decay: nan must be a number >= 0"),
+        ("--data X,y --grid 'lr=0.1;lr=0.01'", "from nnwidgets import MLPRegressor\nMLPRegressor()",
+         "--grid: 'lr' is given twice; list its values once, e.g. lr=0.1,0.01"),
         ("--data X,y", "nn.Sequential(nn.Linear(7, 3), nn.ReLU(), nn.Linear(3, 1))",
          "--data: X has 6 features per sample, but the module's first layer nn.Linear(7, 3) expects 7; "
          "build it with nn.Linear(6, 3)"),
@@ -383,3 +391,238 @@ def test_run_table_and_bar_labels_share_one_number_format(ip):
     assert f">{format_number(mse, digits=4)}<" in comparison._repr_mimebundle_()["text/html"]
     bars = next(ax for ax in comparison_figure(comparison.runs).axes if ax.get_title().startswith("Test MSE"))
     assert format_number(mse) in [t.get_text() for t in bars.texts]
+
+
+FLAKY = '''
+class Flaky(nn.Linear):
+    """nn.Linear whose forward raises on its {n}th call (the 1st is the trainer's shape probe)."""
+    calls = 0
+
+    def forward(self, x):
+        Flaky.calls += 1
+        if Flaky.calls == {n}:
+            raise {error}
+        return super().forward(x)
+
+net = Flaky(6, 1)
+'''
+
+
+@pytest.mark.parametrize("line, cell", [
+    pytest.param("--model net --data X,y --epochs 2 --out res", "net = nn.Linear(7, 1)",
+                 id="the model does not fit the data"),
+    pytest.param("--model net --data X,y --epochs 2 --device tpu --out res", "net = nn.Linear(6, 1)",
+                 id="a bad option found after the body ran"),
+    pytest.param("--data X,y --epochs 2 --out res", "net = nn.Linear(6, 1)\nextra = 1\nnet.no_such_layer",
+                 id="an error in the body after it assigned net"),
+    pytest.param("--model net --data X,y --epochs 5 --loss mse --out res",
+                 FLAKY.format(n=3, error="RuntimeError('flaky')"), id="an error in the second epoch"),
+])
+def test_a_failed_cell_leaves_the_notebooks_variables_as_they_were(ip, line, cell):
+    ip.run_cell("net = nn.Linear(6, 1); trained = net; res = 'the earlier result'")
+    ip.user_ns.pop("extra", None)
+    ip.user_ns.pop("Flaky", None)
+    result = ip.run_cell(f"%%nntrain {line}\n{cell}")
+    assert result.error_in_exec is not None
+    assert ip.user_ns["net"] is ip.user_ns["trained"]  # not the cell's new, untrained model
+    assert ip.user_ns["res"] == "the earlier result"
+    assert "extra" not in ip.user_ns and "Flaky" not in ip.user_ns  # nothing the body assigned is kept
+    assert len(RUNS) == 0
+
+
+def test_an_interrupted_training_keeps_the_model_and_its_result(ip):
+    ip.run_cell("net = 'the earlier net'; res = 'the earlier result'")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Training interrupted by user"
+        # forward calls: the probe, epochs 1-3, then Ctrl-C in epoch 4
+        result = nntrain(ip, "--model net --data X,y --epochs 10 --loss mse --out res",
+                         FLAKY.format(n=5, error="KeyboardInterrupt"))
+    assert result.stop_reason == "interrupted" and result.epochs == 3
+    assert ip.user_ns["res"] is result and ip.user_ns["net"] is result.model
+    assert type(result.model).__name__ == "Flaky" and RUNS[1] is result
+
+
+@pytest.mark.parametrize("line", [
+    pytest.param("--model clf --data Xc,yc --epochs 3 --lr 0.5 --momentum 5", id="rejected by scikit-learn's check"),
+    pytest.param("--model clf --data Xnan,yc --epochs 3 --lr 0.5", id="fit fails on the data"),
+    pytest.param("--model clf --data Xc,yc --epochs 3 --grid 'lr=0.1,abc'", id="a sweep with a bad value"),
+])
+def test_a_failed_cell_leaves_the_estimators_parameters_as_they_were(ip, line):
+    """The line's options (--epochs, --lr, ...) are set on the estimator's own
+    parameters; when the cell fails they are set back."""
+    ip.user_ns["Xnan"] = np.where(np.eye(120, 6, dtype=bool), np.nan, ip.user_ns["X"])
+    ip.run_cell("from nnwidgets import MLPClassifier\n"
+                "clf = MLPClassifier(hidden_layer_sizes=[4], solver='sgd', max_iter=50, learning_rate_init=0.01)")
+    before = ip.user_ns["clf"].get_params()
+    result = ip.run_cell(f"%nntrain {line}")
+    assert result.error_in_exec is not None
+    assert ip.user_ns["clf"].get_params() == before
+    assert len(RUNS) == 0
+
+
+@pytest.mark.parametrize("line, model, message", [
+    ("--data X,y --test X5,y", "MLPRegressor(hidden_layer_sizes=[4])",
+     "--test: X5 has 5 features per sample (shape (120, 5)), but the training data X has 6 (shape (120, 6))"),
+    ("--data X,y --test X5,y", "nn.Linear(6, 1)",
+     "--test: X5 has 5 features per sample (shape (120, 5)), but the training data X has 6 (shape (120, 6))"),
+    ("--data X,y --val X5,y", "nn.Linear(6, 1)",
+     "--val: X5 has 5 features per sample (shape (120, 5)), but the training data X has 6 (shape (120, 6))"),
+    ("--data X,y --test X,Y2", "nn.Linear(6, 1)",
+     "--test: Y2 has 2 target values per sample (shape (120, 2)), but the training targets y have 1 (shape (120,))"),
+    ("--data Xdf,y --test Xdf_renamed,y", "MLPRegressor(hidden_layer_sizes=[4])",
+     "--test: Xdf_renamed's columns are not Xdf's: it lacks 'f0' and has 'F0' instead"),
+    ("--data Xdf,y --test Xdf_reordered,y", "nn.Linear(6, 1)",
+     "--test: Xdf_reordered has Xdf's columns in another order; select them in Xdf's order: Xdf_reordered[Xdf.columns]"),
+    ("--data X,y --test X,yshort", "nn.Linear(6, 1)", "--test: X has 120 rows but yshort has 7"),
+])
+def test_test_data_is_checked_before_the_body_and_training(ip, line, model, message):
+    """A typo in --test/--val is a one-line error before anything runs, naming
+    the variables and their shapes (it used to be found after training, or named
+    the trainer's X_test)."""
+    pd = pytest.importorskip("pandas")
+    X = ip.user_ns["X"]
+    Xdf = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    ip.user_ns.update(X5=X[:, :5], Y2=np.stack([ip.user_ns["y"]] * 2, axis=1), yshort=np.zeros(7), Xdf=Xdf,
+                      Xdf_renamed=Xdf.rename(columns={"f0": "F0"}), Xdf_reordered=Xdf[Xdf.columns[::-1]], ran=[])
+    with pytest.raises(UsageError) as info:
+        nntrain(ip, line + " --epochs 3", f"from nnwidgets import MLPRegressor\nran.append(1)\n{model}")
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert ip.user_ns["ran"] == [] and len(RUNS) == 0  # neither the body nor a training ran
+
+
+@pytest.mark.parametrize("line, cell, message", [
+    ("--model clf --data Xc,ys --test Xc,ys_test", "clf", "--test: ys_test holds labels that ys does not: 'z' (64 of 120"),
+    ("--model clf --data Xc,yc --test Xc,ys", "clf", "--test: ys holds labels that yc does not: 'a', 'b' (120 of 120"),
+    ("--data Xc,ys --test Xc,ys_test", "nn.Linear(6, 2)", "--test: ys_test holds labels that ys does not: 'z' (64 of 120"),
+    ("--data Xc,yc --val Xc,y3", "nn.Linear(6, 3)", "--val: y3 holds labels that yc does not: 2 (14 of 120"),
+    ("--data Xc,ys --test Xc,ys_test --hidden 4", "", "--test: ys_test holds labels that ys does not: 'z'"),
+    ("--data Xc,ys --test Xc,ys_test --grid 'lr=0.1,0.01'", "clf",
+     "--test: ys_test holds labels that ys does not: 'z'"),
+])
+def test_test_labels_unseen_in_training_are_named_before_training(ip, line, cell, message):
+    X = ip.user_ns["X"]
+    ip.user_ns.update(ys=np.where(X[:, 0] > 0, "a", "b"), ys_test=np.where(X[:, 0] > 0, "a", "z"),
+                      y3=(X[:, 0] > 0).astype(int) + (X[:, 1] > 1))
+    ip.run_cell("from nnwidgets import MLPClassifier\nclf = MLPClassifier(hidden_layer_sizes=[4], max_iter=5)")
+    with pytest.raises(UsageError) as info:
+        nntrain(ip, line + " --epochs 3", cell)
+    text = str(info.value)
+    assert message in text and "stratify" in text and "\n" not in text, text
+    assert not hasattr(ip.user_ns["clf"], "coefs_") and len(RUNS) == 0  # nothing was trained
+
+
+def _run(label, task, losses=(3.0, 2.0, 1.0), metrics=None, y_true=None, y_pred=None, **fields):
+    from nnwidgets.trainer.events import History
+
+    result = TrainResult(model=None, history=History({"epoch": i + 1, "loss": v} for i, v in enumerate(losses)),
+                         metrics=dict(metrics or {}), task=task, label=label, **fields)
+    if y_true is not None:
+        result.predictions = {"y_true": np.asarray(y_true), "y_pred": np.asarray(y_pred), "split": "test"}
+    return result
+
+
+ODD_RUNS = {
+    "no test metrics": _run("train only", "regression", metrics={"train_loss": 1.0, "train_mse": 1.0}),
+    "interrupted at once": _run("interrupted", "classification", losses=(), stop_reason="interrupted",
+                                timings={"total_s": 0.1, "per_epoch_s": None, "samples_per_s": None}),
+    "labels of two kinds": _run("str vs int", "classification", metrics={"test_accuracy": 0.0},
+                                y_true=["a", "b", "a"], y_pred=[0, 1, 1]),
+    "a metric without a value": _run("no value", "classification", metrics={"test_accuracy": None}),
+    "an empty test set": _run("empty test", "regression", metrics={"test_mse": float("nan")}, y_true=[], y_pred=[]),
+    "NaN labels": _run("nan label", "classification", metrics={"test_accuracy": 0.5},
+                       y_true=[1.0, float("nan")], y_pred=[1.0, 0.0]),
+    "diverged": _run("diverged", "regression", losses=(1.0, float("nan"), float("inf")), stop_reason="diverged",
+                     metrics={"test_mse": float("nan")}, y_true=[1.0, 2.0], y_pred=[float("nan")] * 2),
+    "unknown task": _run("no task", None, y_true=[1, 2], y_pred=[1, 2]),
+    # equal to run 1 in every field up to its predictions (a TrainResult compares numpy arrays)
+    "a twin of another run": _run("regressor", "regression", metrics={"test_mse": 0.5, "test_r2": 0.9},
+                                  y_true=[1.0, 2.0, 3.0], y_pred=[1.0, 2.0, 3.0]),
+}
+
+
+@pytest.mark.parametrize("odd", list(ODD_RUNS))
+def test_nnruns_shows_what_it_can_of_odd_runs(ip, odd):
+    """Runs without test metrics, interrupted with no epoch, with labels of two
+    kinds, ... next to a regressor and a classifier: %nnruns shows the table and
+    the charts it can draw, and never raises."""
+    import base64
+
+    from IPython.utils.capture import capture_output
+
+    from nnwidgets.widgets.figures import comparison_figure
+
+    RUNS.record(_run("regressor", "regression", metrics={"test_mse": 0.5, "test_r2": 0.9},
+                     y_true=[1.0, 2.0, 3.0], y_pred=[1.1, 2.1, 2.8]))
+    RUNS.record(_run("classifier", "classification", metrics={"test_accuracy": 0.75},
+                     y_true=["a", "b", "b", "a"], y_pred=["a", "b", "a", "a"]))
+    RUNS.record(ODD_RUNS[odd])
+    for line in ("", "--log", "3"):
+        comparison = ip.run_line_magic("nnruns", line)
+        assert list(comparison.table.index) == ([3] if line == "3" else [1, 2, 3])
+        assert ODD_RUNS[odd].label in repr(comparison)
+        bundle = comparison._repr_mimebundle_()
+        assert ODD_RUNS[odd].label in bundle["text/html"]
+        assert base64.b64decode(bundle["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+        with capture_output() as shown:
+            comparison._ipython_display_()
+        assert len(shown.outputs) == 2  # the table, then the charts
+    titles = [ax.get_title() for ax in comparison_figure(list(RUNS)).axes]
+    assert any(t.startswith("Test accuracy") for t in titles) and any(t.startswith("Test MSE") for t in titles)
+    assert any(t.startswith("1: regressor") or t == "Predicted vs true (test set)" for t in titles)
+    assert any(t.startswith("2: classifier") for t in titles), titles  # its confusion matrix
+
+
+def test_nnruns_shows_the_table_when_no_chart_can_be_drawn(ip, monkeypatch):
+    from IPython.utils.capture import capture_output
+
+    from nnwidgets.widgets import figures
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("matplotlib is broken")
+
+    monkeypatch.setattr(figures, "comparison_figure", broken)
+    RUNS.record(_run("regressor", "regression", metrics={"test_mse": 0.5}, y_true=[1.0, 2.0], y_pred=[1.0, 2.0]))
+    comparison = ip.run_line_magic("nnruns", "")
+    assert "regressor" in comparison._repr_mimebundle_()["text/html"]
+    with capture_output() as shown:
+        comparison._ipython_display_()
+    assert "regressor" in shown.outputs[0].data["text/html"]
+    assert shown.outputs[1].data["image/png"]  # a picture saying why there are no charts
+
+
+def test_nnruns_misuse_names_the_option_and_forgets_nothing(ip):
+    nntrain(ip, "--data X,y --epochs 2 --loss mse", "nn.Linear(6, 1)")
+    nntrain(ip, "--data X,y --epochs 2 --loss mse", "nn.Linear(6, 1)")
+    for line, message in [("--last 0", "--last: 0 must be a positive number of runs, e.g. --last 3"),
+                          ("--clear 2", "--clear: forgets every recorded run; give it alone, without run numbers"),
+                          ("--clear --last 1", "--clear: forgets every recorded run; give it alone, without run numbers")]:
+        with pytest.raises(UsageError) as info:
+            ip.run_line_magic("nnruns", line)
+        assert str(info.value).startswith(message) and "\n" not in str(info.value), str(info.value)
+        assert len(RUNS) == 2  # a --clear that was meant for run 2 alone forgets nothing
+    assert ip.run_line_magic("nnruns", "2 2 1").table.index.tolist() == [2, 1]  # each run once
+
+
+@pytest.mark.parametrize("line, cell, message", [
+    ("--data X,y --test Xnan,y", "MLPRegressor(hidden_layer_sizes=[4])",
+     "--test: Xnan contains NaN or infinity (first at index (0, 0)); remove or impute those values"),
+    ("--data X,y --val Xnan,y", "nn.Linear(6, 1)", "--val: Xnan contains NaN or infinity (first at index (0, 0))"),
+    ("--data X,y --test X,ynan", "nn.Linear(6, 1)", "--test: ynan contains NaN or infinity (first at index (3,))"),
+    ("--data Xnan,y", "nn.Linear(6, 1)", "--data: Xnan contains NaN or infinity (first at index (0, 0))"),
+    ("--data X,ynan", "MLPRegressor(hidden_layer_sizes=[4])", "--data: ynan contains NaN or infinity"),
+])
+def test_data_with_nan_is_named_before_training(ip, line, cell, message):
+    X = ip.user_ns["X"]
+    ip.user_ns.update(Xnan=np.where(np.eye(120, 6, dtype=bool), np.nan, X),
+                      ynan=np.where(np.arange(120) == 3, np.inf, ip.user_ns["y"]))
+    with pytest.raises(UsageError) as info:
+        nntrain(ip, line + " --epochs 3", f"from nnwidgets import MLPRegressor\n{cell}")
+    assert message in str(info.value) and "\n" not in str(info.value), str(info.value)
+    assert len(RUNS) == 0
+
+
+def test_test_data_with_nan_is_fine_for_a_model_that_takes_nan(ip):
+    ip.user_ns["Xnan"] = np.where(np.eye(120, 6, dtype=bool), np.nan, ip.user_ns["X"])
+    result = nntrain(ip, "--data X,y --test Xnan,y", "from sklearn.ensemble import HistGradientBoostingRegressor\n"
+                                                     "HistGradientBoostingRegressor(max_iter=5)")
+    assert np.isfinite(result.metrics["test_mse"])

@@ -5,6 +5,7 @@ from IPython.core.error import UsageError
 from IPython.testing import globalipapp
 
 from nnwidgets.magics.timing import TimingMagics
+from nnwidgets.timing import TimingOptionError
 from nnwidgets.widgets.gputime import GPUTimePanel, get_panel
 
 FAST = "--repeat 2 --number 1 --warmup 0"
@@ -65,6 +66,11 @@ def test_setup_and_ipython_syntax_in_the_cell(ip):
         ("--clock wall", "argument --clock: invalid choice: 'wall'"),
         ("--nope 3", "unrecognized arguments: --nope"),
         ("--panel ''", "--panel '' must be a non-empty name"),
+        ("--seed -1", "--seed -1 must be a whole number from 0 to 4294967295"),
+        ("--seed 99999999999", "--seed 99999999999 must be a whole number from 0 to 4294967295"),
+        ("--sizes 1e400", "--sizes '1e400' must be whole numbers"),
+        ("--atol nan", "--atol nan must be a number >= 0"),
+        ("--warmup nan", "--warmup nan must be a number of seconds >= 0"),
     ],
 )
 def test_misuse_is_a_one_line_usage_error_naming_the_option(ip, line, message):
@@ -131,3 +137,45 @@ def test_lecture_comparison_timeit_flatters_the_kernel_the_panel_does_not(ip, fa
     html = panel.to_html()
     assert 'data-label="numba kernel" data-device="fake"' in html
     assert 'data-label="NumPy x += y" data-device="cpu"' in html
+
+
+@pytest.mark.parametrize("cell, error, message", [
+    ("raise ValueError('my own bad value')", ValueError, "my own bad value"),
+    ("import numpy as np\nnp.zeros(3).reshape(2, 2)", ValueError, "cannot reshape array of size 3"),
+    ("x = 1\n# --- timed ---\n{}['missing']", KeyError, "missing"),
+    # the timing core's own option error, raised by the cell's code, is the cell's error too
+    ("from nnwidgets.timing import measure\nmeasure(lambda: 1, repeat=0)", TimingOptionError, "repeat=0"),
+])
+def test_an_error_of_the_cell_is_the_users_own_not_a_usage_error(ip, capsys, cell, error, message):
+    """A ValueError the timed code raises is not a bad option: it keeps its type
+    and message, and its traceback starts at the cell's line, with no nnwidgets frames."""
+    res = run(ip, f"--devices cpu --panel own-error {FAST}", cell)
+    exc = res.error_in_exec
+    assert type(exc) is error and message in str(exc), repr(exc)
+    assert any("while timing" in n and "on cpu" in n for n in exc.__notes__)
+    shown = capsys.readouterr().out
+    # the failing line, quoted at its line number in the notebook cell (line 1 is the magic's)
+    where = f"Cell In[1], line {cell.count(chr(10)) + 2}"
+    assert where in shown and cell.splitlines()[-1] in shown.split(where)[1], shown
+    assert "UsageError" not in shown
+    # no nnwidgets frames between the notebook's line and the cell's code
+    above_the_cell = shown.split(where)[0]
+    for frame in ("magics/timing.py", "widgets/gputime.py", "timing/run.py", "timing/measure.py"):
+        assert frame not in above_the_cell, shown
+
+
+
+def test_a_failed_run_leaves_the_panel_as_it_was(ip):
+    ok = run(ip, f"--label kept --devices cpu --panel unchanged --reset {FAST}", "1 + 1")
+    assert ok.success
+    before = list(get_panel("unchanged").runs)
+    for line, cell in [
+        ("--label kept", "1 / 0"),  # same label: the earlier rows stay
+        ("--label other", "1 / 0"),
+        ("--label other --reset", "1 / 0"),  # --reset empties the panel only for a run that succeeds
+        ("--label other --reset --sizes ten", "1 + 1"),  # a bad option with --reset
+    ]:
+        res = run(ip, f"{line} --devices cpu --panel unchanged {FAST}", cell)
+        assert not res.success
+        assert get_panel("unchanged").runs == before, line
+        assert get_panel("unchanged").status == ""

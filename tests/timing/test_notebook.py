@@ -76,3 +76,26 @@ def test_a_cell_with_a_bad_option_shows_only_its_error(tmp_path):
     assert [o["output_type"] for o in bad] == ["stream"] and "UsageError" in bad[0]["text"]
     assert "--sizes" in bad[0]["text"] and not any("data" in o for o in bad)
     assert len(good) == 1 and 'data-label="ok"' in _html(good[0])
+
+
+def _traceback(cell):
+    import re
+
+    (error,) = [o for o in cell.outputs if o["output_type"] == "error"]
+    return error, re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["traceback"]))
+
+
+def test_an_error_of_the_cell_names_its_cell_and_line(tmp_path):
+    """In a kernel, the traceback of an error raised by the timed code names the
+    cell it is in (Cell In[3], not the next one) and quotes the failing line."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+        "%load_ext nnwidgets",
+        "x = 1",
+        "%%gputime --devices cpu --repeat 2 --number 1 --warmup 0\nimport numpy as np\nnp.zeros(3).reshape(2, 2)",
+    )]
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    error, text = _traceback(nb.cells[2])
+    assert error["ename"] == "ValueError" and "cannot reshape array of size 3" in error["evalue"]
+    assert "Cell In[3], line 3" in text and "np.zeros(3).reshape(2, 2)" in text.split("Cell In[3], line 3")[1], text
