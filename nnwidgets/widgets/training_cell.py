@@ -152,10 +152,18 @@ def _labels(y) -> list | None:
     return arr.tolist() if arr.ndim == 1 else None
 
 
+# At most this share of --val/--test samples may carry labels the training set
+# lacks (a rare class that missed the training split by chance) before it is
+# an error rather than a warning.
+UNSEEN_LABELS_WARN_SHARE = 0.10
+
+
 def _check_labels(option: str, value: str, data: str, y, y_other) -> None:
-    """Classification: --val/--test labels the model never sees in training
-    (a class missing from the training split, strings against numbers) are an
-    error before training, naming them, not a crash or a silent 0 after it."""
+    """Classification: --val/--test labels the model never sees in training.
+    A few samples of a class that missed the training split: a warning (they
+    count as errors). Many, or labels of another kind (strings against
+    numbers): an error before training, naming them, not a crash or a silent
+    0 after it."""
     if y_other is None:
         return
     known, other = _labels(y), _labels(y_other)
@@ -171,11 +179,21 @@ def _check_labels(option: str, value: str, data: str, y, y_other) -> None:
         shown = list(classes)
     n_unseen = sum(v not in classes for v in other)
     other_y, y_name = _names(option, value)[1], _names("--data", data)[1]
-    raise TrainingCellError(
-        option, f"{other_y} holds labels that {y_name} does not: {_few(unseen)} ({n_unseen} of {len(other)} "
-                f"samples); a classifier trained on {y_name} predicts only its classes ({_few(shown)}), so it can "
-                "never get those right. Split the data so that every class is in the training set "
-                "(train_test_split(X, y, stratify=y)), or check that both hold the same kind of labels")
+    what = (f"{other_y} holds labels that {y_name} does not: {_few(unseen)} ({n_unseen} of {len(other)} "
+            f"samples); a classifier trained on {y_name} predicts only its classes ({_few(shown)}), so it can "
+            "never get those right")
+    fix = ("Split the data so that every class is in the training set (train_test_split(X, y, stratify=y)), "
+           "or check that both hold the same kind of labels")
+    def kind(v):
+        return isinstance(v, str)
+
+    same_kind = {kind(v) for v in unseen} <= {kind(v) for v in classes}
+    if same_kind and n_unseen <= UNSEEN_LABELS_WARN_SHARE * len(other):
+        import warnings
+
+        warnings.warn(f"{option}: {what} (they count as errors). {fix}", UserWarning, stacklevel=2)
+        return
+    raise TrainingCellError(option, f"{what}. {fix}")
 
 
 def _takes_nan(obj) -> bool:

@@ -511,6 +511,22 @@ def test_test_labels_unseen_in_training_are_named_before_training(ip, line, cell
     assert not hasattr(ip.user_ns["clf"], "coefs_") and len(RUNS) == 0  # nothing was trained
 
 
+def test_a_few_test_labels_unseen_in_training_are_a_warning_and_training_runs(ip):
+    """A rare class that missed the training split by chance (here 5 of 120
+    test samples) is a warning naming it: those samples count as errors, and
+    the rest of the test set still says how good the model is."""
+    X = ip.user_ns["X"]
+    ys = np.where(X[:, 0] > 0, "a", "b")
+    ys_rare = ys.astype("<U4")
+    ys_rare[:5] = "rare"
+    ip.user_ns.update(ys=ys, ys_rare=ys_rare)
+    ip.run_cell("from nnwidgets import MLPClassifier\nclf = MLPClassifier(hidden_layer_sizes=[4], max_iter=5)")
+    with pytest.warns(UserWarning, match=r"--test: ys_rare holds labels that ys does not: 'rare' \(5 of 120 samples\)"):
+        result = nntrain(ip, "--model clf --data X,ys --test X,ys_rare --epochs 3", "clf")
+    assert hasattr(ip.user_ns["clf"], "coefs_") and len(RUNS) == 1
+    assert result.metrics["test_accuracy"] <= 115 / 120  # the 5 count as errors
+
+
 def _run(label, task, losses=(3.0, 2.0, 1.0), metrics=None, y_true=None, y_pred=None, **fields):
     from nnwidgets.trainer.events import History
 
