@@ -147,12 +147,24 @@ def _serve(args) -> int:
 
 
 def _token(args) -> int:
+    if args.student is not None:  # checked before the database is opened: a bad id stores nothing
+        from nnwidgets.quiz.errors import InvalidInput
+        from nnwidgets.quiz.questions import check_student
+
+        if not args.student.strip():
+            print(f"nnwidgets quiz token: --student {args.student!r} is empty: give the student's id "
+                  "(e.g. --student alice), or leave --student out for the instructor token",
+                  file=sys.stderr)
+            return 2
+        try:
+            check_student(args.student)
+        except InvalidInput as exc:
+            print(f"nnwidgets quiz token: --student: {exc.message}", file=sys.stderr)
+            return 2
     with _open(args) as store:
-        if args.student:
-            from nnwidgets.quiz.questions import check_student
+        if args.student is not None:
             from nnwidgets.quiz.tokens import sign_student
 
-            check_student(args.student)
             store.add_student(args.student)
             print(sign_student(store.student_secret(), args.student))
         else:

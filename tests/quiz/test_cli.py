@@ -66,3 +66,23 @@ def test_serve_help_and_bad_db():
     assert "--db" in out.stdout and "--registration" in out.stdout
     out = nnw("serve", "--db", "mysql://x/y", "--port", "0")
     assert out.returncode == 2 and "postgresql://" in out.stderr and "Traceback" not in out.stderr
+
+
+def _quiz_db(tmp_path):
+    db = str(tmp_path / "q.sqlite")
+    with open_store(db) as store:
+        store.register("nand", "NAND outputs?", ["0,0,0,1", "1,1,1,0"], correct=1)
+    return db
+
+
+def test_token_for_a_blank_student_id_is_refused(tmp_path):
+    db = _quiz_db(tmp_path)
+    for blank in ("", "   ", "\t"):
+        out = nnw("token", "--db", db, "--student", blank)
+        assert out.returncode != 0, repr(blank)
+        assert out.stdout == ""  # no token at all: neither a student's nor the instructor's
+        assert "Traceback" not in out.stderr
+        assert out.stderr.startswith("nnwidgets quiz token: ") and len(out.stderr.strip().splitlines()) == 1
+        assert "--student" in out.stderr and "empty" in out.stderr
+    with open_store(db) as store:
+        assert not any(store.has_student(s) for s in ("", "   ", "\t"))
