@@ -26,6 +26,21 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _port(text: str) -> int:
+    """``--port``: a TCP port, 0..65535 (socket libraries would take 70000 as 70000 % 65536)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port number: give a whole number in 0..65535 (0 picks a free port)"
+        ) from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is out of range: ports are 0..65535 (0 picks a free port)"
+        )
+    return port
+
+
 def register(subparsers) -> None:
     from nnwidgets.cli import missing_subcommand
 
@@ -40,7 +55,7 @@ def register(subparsers) -> None:
     _db_arg(serve)
     serve.add_argument("--host", default="127.0.0.1",
                        help="interface to listen on (default 127.0.0.1; 0.0.0.0 for a class network)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT,
                        help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     serve.add_argument("--base-url", default=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/"),
                        help="URL prefix, e.g. /services/quiz/ as a JupyterHub service "

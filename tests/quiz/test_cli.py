@@ -7,13 +7,15 @@ import io
 import subprocess
 import sys
 
+import pytest
+
 from nnwidgets.quiz.store import open_store
 from nnwidgets.quiz.tokens import verify_student
 
 
-def nnw(*args):
+def nnw(*args, timeout=60):
     return subprocess.run([sys.executable, "-m", "nnwidgets.cli", "quiz", *args],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def test_instructor_commands(tmp_path):
@@ -86,3 +88,16 @@ def test_token_for_a_blank_student_id_is_refused(tmp_path):
         assert "--student" in out.stderr and "empty" in out.stderr
     with open_store(db) as store:
         assert not any(store.has_student(s) for s in ("", "   ", "\t"))
+
+
+@pytest.mark.parametrize("port, problem", [("70000", "out of range"), ("65536", "out of range"),
+                                           ("-1", "out of range"), ("abc", "not a port number"),
+                                           ("80.5", "not a port number")])
+def test_serve_with_a_bad_port_is_a_usage_error(tmp_path, port, problem):
+    db = tmp_path / "q.sqlite"
+    out = nnw("serve", "--db", str(db), "--port", port, timeout=30)  # (70000 used to serve on 4464)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("nnwidgets quiz serve: error: argument --port: ")
+    assert repr(port) in last and problem in last and "0..65535" in last and "0 picks a free port" in last
+    assert not db.exists()
