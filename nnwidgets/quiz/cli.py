@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pathlib
 import sys
 
 DEFAULT_PORT = 8765
@@ -118,12 +119,31 @@ def _open(args, create: bool = False):
         raise SystemExit(f"nnwidgets quiz: {exc}") from None
 
 
+def _db_folder_problem(db: str) -> str | None:
+    """Why ``serve`` will not create a SQLite file at ``db`` (its folder is missing), or None.
+    The server creates the file, never the folders: a missing folder is a mistyped --db."""
+    if "://" in db:
+        return None
+    folder = pathlib.Path(db).expanduser().parent
+    if folder.is_dir():
+        return None
+    if folder.exists():
+        return f"--db {db!r}: {str(folder)!r} is not a folder; pass a path in an existing folder"
+    return (f"--db {db!r}: no folder {str(folder)!r}; create it first (mkdir -p {folder}) or pass "
+            "a path in an existing folder")
+
+
 def _serve(args) -> int:
     import asyncio
     import logging
     import signal
 
     from nnwidgets.quiz.server import run_server
+
+    problem = _db_folder_problem(str(args.db))
+    if problem:
+        print(f"nnwidgets quiz serve: {problem}", file=sys.stderr)
+        return 2
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 

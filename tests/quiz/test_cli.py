@@ -101,3 +101,15 @@ def test_serve_with_a_bad_port_is_a_usage_error(tmp_path, port, problem):
     assert last.startswith("nnwidgets quiz serve: error: argument --port: ")
     assert repr(port) in last and problem in last and "0..65535" in last and "0 picks a free port" in last
     assert not db.exists()
+
+
+def test_serve_does_not_create_the_folder_of_a_mistyped_db(tmp_path):
+    db = tmp_path / "nope" / "class" / "quiz.sqlite"
+    out = nnw("serve", "--db", str(db), "--port", "0", timeout=20)  # (it used to create both folders and serve)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("nnwidgets quiz serve: ") and len(out.stderr.strip().splitlines()) == 1
+    assert f"no folder {str(db.parent)!r}" in out.stderr and f"mkdir -p {db.parent}" in out.stderr
+    assert not (tmp_path / "nope").exists()
+    (tmp_path / "file").write_text("not a folder")
+    out = nnw("serve", "--db", str(tmp_path / "file" / "quiz.sqlite"), "--port", "0", timeout=20)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "is not a folder" in out.stderr
