@@ -101,6 +101,54 @@ def register(subparsers) -> None:
         p.set_defaults(func=_action, action=name)
 
 
+def _not_a_quiz_db(db: str, create: bool) -> str | None:
+    """Why the existing SQLite path ``db`` is not a quiz database, or None. Read
+    only: opening someone else's SQLite file as a store would add the quiz's
+    tables to it."""
+    import sqlite3
+
+    path = pathlib.Path(db).expanduser()
+    if "://" in db or not path.exists():
+        return None
+    if path.is_dir():
+        return (f"--db {db!r} is a folder; pass the quiz database file inside it "
+                f"(e.g. {str(path / 'quiz.sqlite')!r})")
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            tables = sorted(row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return f"--db {db!r} is not a quiz database (not an SQLite file: {exc}); pass the quiz's database file"
+    if "quiz_questions" in tables or (create and not tables):
+        return None
+    what = f"an SQLite database with other tables (tables: {', '.join(tables[:8])})" if tables else "an empty file"
+    return f"--db {db!r} is not a quiz database ({what}); pass the quiz's database file"
+
+
+def _db_errors() -> tuple:
+    """The exceptions of the database drivers: a database that cannot be opened."""
+    import sqlite3
+
+    errors = [sqlite3.Error]
+    try:
+        import psycopg
+
+        errors.append(psycopg.Error)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _cannot_open(db: str, exc: Exception) -> str:
+    from nnwidgets.quiz.store import _redact
+
+    shown = _redact(db) if "://" in db else db
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return f"cannot open --db {shown!r}: {reason}"
+
+
 def _open(args, create: bool = False):
     """The store at ``--db``. Only ``serve`` creates one: for the other commands
     a SQLite file that does not exist is a mistyped --db, not a new class."""
@@ -113,10 +161,15 @@ def _open(args, create: bool = False):
             "(default: $NNWIDGETS_QUIZ_DB, else ./quiz.sqlite in the current folder), or start one "
             "with `nnwidgets quiz serve --db PATH`"
         )
+    problem = _not_a_quiz_db(db, create)
+    if problem:
+        raise SystemExit(f"nnwidgets quiz: {problem}")
     try:
         return open_store(args.db)
     except (ValueError, ImportError) as exc:
         raise SystemExit(f"nnwidgets quiz: {exc}") from None
+    except _db_errors() as exc:
+        raise SystemExit(f"nnwidgets quiz: {_cannot_open(db, exc)}") from None
 
 
 def _db_folder_problem(db: str) -> str | None:
@@ -140,7 +193,7 @@ def _serve(args) -> int:
 
     from nnwidgets.quiz.server import run_server
 
-    problem = _db_folder_problem(str(args.db))
+    problem = _db_folder_problem(str(args.db)) or _not_a_quiz_db(str(args.db), create=True)
     if problem:
         print(f"nnwidgets quiz serve: {problem}", file=sys.stderr)
         return 2
@@ -174,6 +227,9 @@ def _serve(args) -> int:
     except (ValueError, ImportError) as exc:  # bad --db, missing psycopg
         print(f"nnwidgets quiz serve: {exc}", file=sys.stderr)
         return 2
+    except _db_errors() as exc:  # a database server that cannot be reached, a damaged file
+        print(f"nnwidgets quiz serve: {_cannot_open(str(args.db), exc)}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"nnwidgets quiz serve: cannot listen on {args.host}:{args.port} or open "
               f"{args.db!r}: {exc}", file=sys.stderr)

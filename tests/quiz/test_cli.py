@@ -113,3 +113,45 @@ def test_serve_does_not_create_the_folder_of_a_mistyped_db(tmp_path):
     (tmp_path / "file").write_text("not a folder")
     out = nnw("serve", "--db", str(tmp_path / "file" / "quiz.sqlite"), "--port", "0", timeout=20)
     assert out.returncode == 2 and "Traceback" not in out.stderr and "is not a folder" in out.stderr
+
+
+def _one_line_error(out, prog):
+    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith(prog + ": ") and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    return out.stderr
+
+
+def test_a_db_that_is_not_a_quiz_database_is_refused_and_left_alone(tmp_path):
+    import sqlite3
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    other = tmp_path / "gradebook.db"  # another application's SQLite database
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE assignment (id TEXT)")
+    conn.close()
+    before = other.read_bytes()
+    for db, problem in ((text, "not an SQLite file"), (other, "tables: assignment")):
+        for args in (["list"], ["export"], ["token"], ["token", "--student", "alice"], ["lock", "q"]):
+            err = _one_line_error(nnw(*args, "--db", str(db)), "nnwidgets quiz")
+            assert f"--db {str(db)!r} is not a quiz database" in err and problem in err, args
+        err = _one_line_error(nnw("serve", "--db", str(db), "--port", "0", timeout=30), "nnwidgets quiz serve")
+        assert f"--db {str(db)!r} is not a quiz database" in err and problem in err
+    assert text.read_text() == "not a database\n" and other.read_bytes() == before  # no quiz tables added
+    folder = tmp_path / "class"
+    folder.mkdir()
+    err = _one_line_error(nnw("list", "--db", str(folder)), "nnwidgets quiz")
+    assert "is a folder" in err and str(folder / "quiz.sqlite") in err
+    err = _one_line_error(nnw("serve", "--db", str(folder), "--port", "0", timeout=30), "nnwidgets quiz serve")
+    assert "is a folder" in err
+    assert list(folder.iterdir()) == []
+
+
+def test_an_unreachable_postgresql_db_is_one_line():
+    pytest.importorskip("psycopg")
+    url = "postgresql://quiz:secret@127.0.0.1:1/class"  # nothing listens on port 1
+    for args in (["list"], ["serve", "--port", "0"]):
+        err = _one_line_error(nnw(*args, "--db", url, timeout=60),
+                              "nnwidgets quiz serve" if args[0] == "serve" else "nnwidgets quiz")
+        assert "cannot open --db 'postgresql://quiz:***@127.0.0.1:1/class'" in err and "secret" not in err
+        assert "Connection refused" in err or "connection" in err.lower()
