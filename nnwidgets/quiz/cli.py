@@ -289,8 +289,15 @@ def _export(args) -> int:
             print(f"nnwidgets quiz export: {exc.message}", file=sys.stderr)
             return 1
     if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        try:
+            with open(args.output, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        except OSError as exc:
+            hint = ("give a file name, not a folder" if os.path.isdir(args.output) else
+                    "check that its folder exists and is writable")
+            print(f"nnwidgets quiz export: cannot write -o {args.output!r}: {exc.strerror or exc}; {hint}",
+                  file=sys.stderr)
+            return 1
     else:
         sys.stdout.write(text)
     return 0

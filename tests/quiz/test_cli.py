@@ -155,3 +155,18 @@ def test_an_unreachable_postgresql_db_is_one_line():
                               "nnwidgets quiz serve" if args[0] == "serve" else "nnwidgets quiz")
         assert "cannot open --db 'postgresql://quiz:***@127.0.0.1:1/class'" in err and "secret" not in err
         assert "Connection refused" in err or "connection" in err.lower()
+
+
+def test_export_to_an_unwritable_output_is_one_line(tmp_path):
+    db = _quiz_db(tmp_path)
+    missing = tmp_path / "nope" / "answers.csv"
+    err = _one_line_error(nnw("export", "--db", db, "-o", str(missing)), "nnwidgets quiz export")
+    assert f"cannot write -o {str(missing)!r}" in err and "No such file or directory" in err
+    assert not (tmp_path / "nope").exists()
+    err = _one_line_error(nnw("export", "--db", db, "-o", str(tmp_path)), "nnwidgets quiz export")
+    assert f"cannot write -o {str(tmp_path)!r}" in err and "a file name, not a folder" in err
+    # an unknown question writes no file either
+    out = nnw("export", "--db", db, "--question", "nope", "-o", str(tmp_path / "a.csv"))
+    assert _one_line_error(out, "nnwidgets quiz export") and not (tmp_path / "a.csv").exists()
+    err = _one_line_error(nnw("export", "--db", db, "--question", "no such id"), "nnwidgets quiz export")
+    assert "no question 'no such id' is registered" in err
