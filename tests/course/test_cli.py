@@ -1,0 +1,62 @@
+"""``nnwidgets course ...`` on bad input: one line naming the value and the fix, no traceback."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+from course_testlib import REPO
+
+
+def course(root, *args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "nnwidgets.cli", "course", "--course-root", str(root), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def one_line_error(out, prog):
+    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith(prog + ": ") and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    return out.stderr
+
+
+def empty_course(tmp_path) -> pathlib.Path:
+    root = tmp_path / "course"
+    (root / "assignments").mkdir(parents=True)
+    (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text())
+    return root
+
+
+def without_venv_on_path() -> dict:
+    """The environment of `.venv/bin/nnwidgets ...` run without activating the venv."""
+    env = {k: v for k, v in os.environ.items() if k != "NNWIDGETS_GRADEBOOK_URL"}
+    venv_bin = str(pathlib.Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                                  if p and p != venv_bin) or "/usr/bin:/bin"
+    return env
+
+
+def test_grades_without_a_gradebook_says_so_and_creates_none(tmp_path):
+    """Reading grades never creates a gradebook: it used to, and when the venv
+    was not activated nbgrader's in-process `alembic` call failed halfway
+    ('No such file or directory: alembic'), leaving a gradebook.db without its
+    alembic version."""
+    root = empty_course(tmp_path)
+    for db in (None, f"sqlite:///{tmp_path / 'typo.db'}"):
+        out = course(root, *(["--db", db] if db else []), "grades", env=without_venv_on_path())
+        err = one_line_error(out, "nnwidgets course grades")
+        path = tmp_path / "typo.db" if db else root / "gradebook.db"
+        assert f"no gradebook at {str(path)!r}" in err and "nnwidgets course autograde" in err
+        assert "alembic" not in err
+        assert not path.exists()
+
+
+def test_nbgrader_finds_alembic_when_the_venv_is_not_activated(tmp_path, monkeypatch):
+    """nbgrader shells out to `alembic` to create a gradebook: it must come from
+    this Python's bin folder even when that folder is not on PATH."""
+    from nnwidgets.course.nbgrader_ops import add_student, open_gradebook
+
+    root = empty_course(tmp_path)
+    monkeypatch.setenv("PATH", without_venv_on_path()["PATH"])
+    add_student(root, "alice", f"sqlite:///{root / 'gradebook.db'}")
+    with open_gradebook(root, f"sqlite:///{root / 'gradebook.db'}") as gb:
+        assert [s.id for s in gb.students] == ["alice"]
