@@ -59,11 +59,13 @@ def cmd_record(args) -> int:
 
 def cmd_release(args) -> int:
     from nnwidgets.course.build import build
-    from nnwidgets.course.nbgrader_ops import generate
+    from nnwidgets.course.nbgrader_ops import check_gradebook, generate
 
     root = _root(args)
-    build(root)
     ids = _ids(args, root) if args.ids else assignment_ids(root) + ([LECTURES] if lecture_ids(root) else [])
+    if any(i != LECTURES for i in ids):
+        check_gradebook(root, args.db, create=True)
+    build(root)
     for number, assignment in enumerate(ids, 1):
         start = time.perf_counter()
         print(f"[{number}/{len(ids)}] nbgrader generate_assignment {assignment} ...", end=" ", flush=True)
@@ -125,9 +127,10 @@ def _points(root, assignment, student, db_url) -> str:
 
 
 def cmd_autograde(args) -> int:
-    from nnwidgets.course.nbgrader_ops import NbgraderError, autograde
+    from nnwidgets.course.nbgrader_ops import NbgraderError, autograde, check_gradebook
 
     root = _root(args)
+    check_gradebook(root, args.db, create=True)
     submitted = root / "submitted"
     students = [args.student] if args.student else sorted(
         p.name for p in submitted.glob(f"*/{args.id}") for p in [p.parent]) if submitted.exists() else []

@@ -20,9 +20,11 @@ def one_line_error(out, prog):
 
 
 def empty_course(tmp_path) -> pathlib.Path:
+    """A course folder with the configuration and a1's authoring file, nothing built or graded."""
     root = tmp_path / "course"
     (root / "assignments").mkdir(parents=True)
     (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text())
+    (root / "assignments" / "a1_regression.py").write_text((REPO / "assignments" / "a1_regression.py").read_text())
     return root
 
 
@@ -60,3 +62,38 @@ def test_nbgrader_finds_alembic_when_the_venv_is_not_activated(tmp_path, monkeyp
     add_student(root, "alice", f"sqlite:///{root / 'gradebook.db'}")
     with open_gradebook(root, f"sqlite:///{root / 'gradebook.db'}") as gb:
         assert [s.id for s in gb.students] == ["alice"]
+
+
+def test_a_bad_gradebook_is_one_line_and_left_alone(tmp_path):
+    import sqlite3
+
+    root = empty_course(tmp_path)
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    quiz = tmp_path / "quiz.sqlite"  # another application's database
+    with sqlite3.connect(quiz) as conn:
+        conn.execute("CREATE TABLE quiz_questions (id TEXT)")
+    conn.close()
+    before = quiz.read_bytes()
+    cases = [("nonsense", "is not a database URL"),
+             (f"sqlite:///{text}", "not an SQLite file"),
+             (f"sqlite:///{quiz}", "not an nbgrader gradebook (tables: quiz_questions)"),
+             (f"sqlite:///{tmp_path / 'nope' / 'gradebook.db'}", f"no folder {str(tmp_path / 'nope')!r}"),
+             ("mysql+nodriver://x/y", "use sqlite:///")]
+    for url, problem in cases:
+        for args in (["grades"], ["release", "a1_regression"], ["autograde", "a1_regression"]):
+            err = one_line_error(course(root, "--db", url, *args), f"nnwidgets course {args[0]}")
+            assert problem in err and "--db" in err, (url, args, err)
+    assert text.read_text() == "not a database\n" and quiz.read_bytes() == before
+    assert not (tmp_path / "nope").exists() and not (root / "release").exists()
+
+
+def test_an_unreachable_postgresql_gradebook_is_one_line(tmp_path):
+    import pytest
+
+    pytest.importorskip("psycopg")
+    root = empty_course(tmp_path)
+    err = one_line_error(course(root, "--db", "postgresql://grader:secret@127.0.0.1:1/course", "grades"),
+                         "nnwidgets course grades")
+    assert "cannot open the gradebook 'postgresql://grader:***@127.0.0.1:1/course'" in err
+    assert "secret" not in err and "refused" in err
