@@ -20,13 +20,35 @@ def _root(args) -> pathlib.Path:
     return course_root(args.course_root)
 
 
-def _ids(args, root) -> list[str]:
+def _unknown(assignment: str, known: list[str]) -> str:
+    """'unknown assignment ...; did you mean ...? (known: ...)' for a mistyped id."""
+    import difflib
+
+    close = difflib.get_close_matches(assignment, known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown assignment {assignment!r}; did you mean {close[0]!r}? (known: {', '.join(known)})"
+    return f"unknown assignment {assignment!r}; known: {', '.join(known)}"
+
+
+def _ids(args, root, lectures: bool = True) -> list[str]:
     known = assignment_ids(root)
     wanted = args.ids or known
-    unknown = [i for i in wanted if i not in known + [LECTURES]]
-    if unknown:
-        raise SystemExit(f"unknown assignment(s) {unknown}; known: {known + [LECTURES]}")
+    choices = known + ([LECTURES] if lectures else [])
+    for assignment in wanted:
+        if assignment not in choices:
+            raise ValueError(_unknown(assignment, choices))
     return wanted
+
+
+def _autograded_id(root, assignment: str) -> str:
+    """The assignment to autograde, checked against the course's assignments."""
+    known = assignment_ids(root)
+    if assignment == LECTURES:
+        raise ValueError(f"the {LECTURES!r} are released, never graded; autograde an assignment: "
+                         f"{', '.join(known)}")
+    if known and assignment not in known:
+        raise ValueError(_unknown(assignment, known))
+    return assignment
 
 
 def cmd_build(args) -> int:
@@ -51,7 +73,7 @@ def cmd_record(args) -> int:
     from nnwidgets.course.references import record
 
     root = _root(args)
-    record(root, [i for i in _ids(args, root) if i != LECTURES], timeout=args.timeout)
+    record(root, _ids(args, root, lectures=False), timeout=args.timeout)
     build(root)
     print("references recorded in assignments/references.json; source notebooks rebuilt")
     return 0
@@ -130,6 +152,7 @@ def cmd_autograde(args) -> int:
     from nnwidgets.course.nbgrader_ops import NbgraderError, autograde, check_gradebook
 
     root = _root(args)
+    _autograded_id(root, args.id)
     check_gradebook(root, args.db, create=True)
     submitted = root / "submitted"
     students = [args.student] if args.student else sorted(

@@ -97,3 +97,17 @@ def test_an_unreachable_postgresql_gradebook_is_one_line(tmp_path):
                          "nnwidgets course grades")
     assert "cannot open the gradebook 'postgresql://grader:***@127.0.0.1:1/course'" in err
     assert "secret" not in err and "refused" in err
+
+
+def test_an_unknown_assignment_lists_the_known_ones_and_suggests_the_closest(tmp_path):
+    root = empty_course(tmp_path)
+    (root / "assignments" / "a2_classification.py").write_text(
+        (REPO / "assignments" / "a2_classification.py").read_text())
+    for args in (["autograde", "a1_regresion"], ["release", "a1_regresion"],
+                 ["record-references", "a1_regresion"]):
+        err = one_line_error(course(root, *args), f"nnwidgets course {args[0]}")
+        assert "unknown assignment 'a1_regresion'; did you mean 'a1_regression'?" in err, err
+        assert "known: a1_regression, a2_classification" in err
+    err = one_line_error(course(root, "autograde", "zzz"), "nnwidgets course autograde")
+    assert "unknown assignment 'zzz'; known: a1_regression, a2_classification" in err and "did you mean" not in err
+    assert not (root / "source").exists() and not (root / "gradebook.db").exists()
