@@ -111,3 +111,58 @@ def test_an_unknown_assignment_lists_the_known_ones_and_suggests_the_closest(tmp
     err = one_line_error(course(root, "autograde", "zzz"), "nnwidgets course autograde")
     assert "unknown assignment 'zzz'; known: a1_regression, a2_classification" in err and "did you mean" not in err
     assert not (root / "source").exists() and not (root / "gradebook.db").exists()
+
+
+def test_grades_summary_counts_and_names_who_is_missing(tmp_path, monkeypatch, capsys):
+    """The instructor's summary under the table: counts in words, and by name
+    who has no submission, whose submission has no grade and whose written
+    answers wait for manual grading."""
+    import argparse
+
+    import pandas as pd
+
+    from nnwidgets.course import nbgrader_ops
+    from nnwidgets.course.cli import register
+
+    root = empty_course(tmp_path)
+    for student, assignment in [("alice", "a1_regression"), ("bob", "a1_regression"), ("carol", "a1_regression"),
+                                ("alice", "a2_classification"), ("bob", "a2_classification")]:
+        (root / "submitted" / student / assignment).mkdir(parents=True)
+    columns = ["student", "assignment", "score", "max_score", "code_score", "max_code_score",
+               "written_score", "max_written_score", "needs_manual_grade"]
+    frame = pd.DataFrame([("alice", "a1_regression", 10, 10, 8, 8, 2, 2, False),
+                          ("bob", "a1_regression", 5, 10, 5, 8, 0, 2, True),
+                          ("carol", "a1_regression", 8, 10, 8, 8, 0, 2, True),
+                          ("alice", "a2_classification", 3, 6, 3, 6, 0, 0, False)], columns=columns)
+    frame["auto_percent"] = 100 * frame["code_score"] / frame["max_code_score"]
+    monkeypatch.setattr(nbgrader_ops, "overview", lambda root, db_url=None: frame)
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["course", "--course-root", str(root), "grades"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "(s)" not in out
+    assert "3 students, 2 assignments, 4 graded submissions" in out
+    assert "-: no submission" in out
+    assert "No submission: carol (a2_classification)." in out
+    assert ("2 submissions still wait for manual grading in formgrader: bob (a1_regression), "
+            "carol (a1_regression)") in out
+    assert "Not graded: 1 submission under submitted/ has no grade: bob (a2_classification)" in out
+    assert "nnwidgets course autograde a2_classification --student bob" in out
+
+
+def test_autograde_summary_names_the_submissions_it_could_not_grade(tmp_path):
+    root = empty_course(tmp_path)
+    broken = root / "submitted" / "alice" / "a1_regression"
+    broken.mkdir(parents=True)
+    (broken / "a1_regression.ipynb").write_text('{"cells": [')
+    renamed = root / "submitted" / "bob" / "a1_regression"
+    renamed.mkdir(parents=True)
+    (renamed / "a1_regression-Copy1.ipynb").write_text("{}")
+    out = course(root, "autograde", "a1_regression")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "NOT GRADED" in out.stdout
+    assert ("2 of 2 submissions of a1_regression were not graded; fix them and run "
+            "`nnwidgets course autograde a1_regression --student STUDENT` again:") in out.stderr
+    assert "  alice: a1_regression.ipynb is not a readable notebook" in out.stderr
+    assert "  bob: no a1_regression.ipynb in" in out.stderr and "a1_regression-Copy1.ipynb" in out.stderr
