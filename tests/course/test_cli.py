@@ -166,3 +166,43 @@ def test_autograde_summary_names_the_submissions_it_could_not_grade(tmp_path):
             "`nnwidgets course autograde a1_regression --student STUDENT` again:") in out.stderr
     assert "  alice: a1_regression.ipynb is not a readable notebook" in out.stderr
     assert "  bob: no a1_regression.ipynb in" in out.stderr and "a1_regression-Copy1.ipynb" in out.stderr
+
+
+KEY_THAT_FAILS = """\
+# %% [meta]
+# title: a key with a mistake
+
+# %% [readonly] id=setup
+import math
+
+# %% [solution] id=ratio
+### BEGIN SOLUTION
+ratio = 1 / 0
+### END SOLUTION
+
+# %% [tests] id=test-ratio points=1
+assert abs(ratio - {{ref:ratio}}) < 1e-9
+"""
+
+
+def test_record_references_names_the_failing_cell_in_one_line(tmp_path):
+    root = tmp_path / "course"
+    (root / "assignments").mkdir(parents=True)
+    (root / "assignments" / "x1.py").write_text(KEY_THAT_FAILS)
+    err = one_line_error(course(root, "record-references", "x1", "--timeout", "60"),
+                         "nnwidgets course record-references")
+    where = f"{root / 'assignments' / 'x1.py'}:7"
+    assert f"the key of x1 failed in its cell at {where} (id=ratio): ZeroDivisionError: division by zero" in err
+    assert "nothing was recorded" in err
+    # a {{ref:NAME}} the key never defines
+    (root / "assignments" / "x1.py").write_text(KEY_THAT_FAILS.replace("1 / 0", "0.5").replace("ref:ratio", "ref:ratoi"))
+    err = one_line_error(course(root, "record-references", "x1", "--timeout", "60"),
+                         "nnwidgets course record-references")
+    assert "the key of x1 does not define the reference values its tests use" in err
+    assert "NameError: name 'ratoi' is not defined" in err
+    # a cell that runs past --timeout: interrupted, named, no kernel traceback
+    (root / "assignments" / "x1.py").write_text(KEY_THAT_FAILS.replace("ratio = 1 / 0", "import time; time.sleep(60)"))
+    err = one_line_error(course(root, "record-references", "x1", "--timeout", "2"),
+                         "nnwidgets course record-references")
+    assert f"failed in its cell at {where} (id=ratio): it ran longer than --timeout 2 s" in err
+    assert not (root / "assignments" / "references.json").exists() and not (root / "source").exists()
