@@ -54,9 +54,24 @@ def data_home(path: str | os.PathLike | None = None) -> pathlib.Path:
 
 def data_dir() -> pathlib.Path | None:
     """The folder named by ``$NNWIDGETS_DATA_DIR``, where data files put there by
-    hand are looked up first (a machine without internet), or None when unset."""
+    hand are looked up first (a machine without internet), or None when unset.
+    A value that is not a folder is an error naming it (FileNotFoundError,
+    NotADirectoryError), not a reason to download instead."""
     value = os.environ.get("NNWIDGETS_DATA_DIR")
-    return pathlib.Path(value).expanduser() if value else None
+    if not value:
+        return None
+    path = pathlib.Path(value).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise NotADirectoryError(
+            f"NNWIDGETS_DATA_DIR={value!r} is a file, not a folder: name the folder that holds the "
+            f"data files (export NNWIDGETS_DATA_DIR={path.parent}), or unset it"
+        )
+    raise FileNotFoundError(
+        f"NNWIDGETS_DATA_DIR={value!r}: no such folder; create it and put the data files in it, "
+        "name the folder that holds them, or unset it"
+    )
 
 
 def _unreachable(remote: RemoteFile, home: pathlib.Path, local: pathlib.Path | None, exc: OSError) -> str:

@@ -272,3 +272,53 @@ def test_a_download_put_in_the_data_dir_is_used_offline_and_checked(tmp_path, mo
     (tmp_path / "steinmetz.npz").write_bytes(payload + b"x")
     with pytest.raises(remote.ChecksumError, match="md5"):
         datasets.load_mouse_choice(source="neuromatch", data_home=tmp_path / "cache")
+
+
+LOADERS_READING_THE_DATA_DIR = [
+    lambda: datasets.load_mice_protein(),
+    lambda: datasets.load_fmri_categories(source="local"),
+    lambda: datasets.load_mouse_choice(source="neuromatch"),
+    lambda: datasets.load_v1_orientations(source="neuromatch"),
+]
+
+
+@pytest.mark.parametrize("load", LOADERS_READING_THE_DATA_DIR)
+def test_a_data_dir_that_is_not_a_folder_is_named(load, tmp_path, monkeypatch):
+    import sklearn.datasets
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("must not download when NNWIDGETS_DATA_DIR is wrong")
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", no_download)
+    monkeypatch.setattr(remote.urllib.request, "urlopen", no_download)
+    monkeypatch.setenv("NNWIDGETS_DATA_HOME", str(tmp_path / "cache"))
+    missing = tmp_path / "no-such-folder"
+    monkeypatch.setenv("NNWIDGETS_DATA_DIR", str(missing))
+    with pytest.raises(FileNotFoundError) as info:
+        load()
+    assert f"NNWIDGETS_DATA_DIR={str(missing)!r}: no such folder" in str(info.value)
+    a_file = tmp_path / "Data_Cortex_Nuclear.csv"
+    a_file.write_text("MouseID\n")
+    monkeypatch.setenv("NNWIDGETS_DATA_DIR", str(a_file))
+    with pytest.raises(NotADirectoryError) as info:
+        load()
+    assert f"NNWIDGETS_DATA_DIR={str(a_file)!r} is a file, not a folder" in str(info.value)
+    assert f"NNWIDGETS_DATA_DIR={tmp_path}" in str(info.value)  # its folder, as the fix
+
+
+def test_a_data_dir_without_the_file_names_the_file_it_expects(tmp_path, monkeypatch):
+    import urllib.error
+
+    import sklearn.datasets
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", no_network)
+    monkeypatch.setenv("NNWIDGETS_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError) as info:
+        datasets.load_fmri_categories(source="local")
+    assert f"NNWIDGETS_DATA_DIR ({tmp_path}) has no fmri_categories.npz" in str(info.value)
+    with pytest.raises(ConnectionError) as info:
+        datasets.load_mice_protein()
+    assert f"NNWIDGETS_DATA_DIR ({tmp_path}) has no Data_Cortex_Nuclear.csv" in str(info.value)
