@@ -20,13 +20,35 @@ def _root(args) -> pathlib.Path:
     return course_root(args.course_root)
 
 
-def _ids(args, root) -> list[str]:
+def _unknown(assignment: str, known: list[str]) -> str:
+    """'unknown assignment ...; did you mean ...? (known: ...)' for a mistyped id."""
+    import difflib
+
+    close = difflib.get_close_matches(assignment, known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown assignment {assignment!r}; did you mean {close[0]!r}? (known: {', '.join(known)})"
+    return f"unknown assignment {assignment!r}; known: {', '.join(known)}"
+
+
+def _ids(args, root, lectures: bool = True) -> list[str]:
     known = assignment_ids(root)
     wanted = args.ids or known
-    unknown = [i for i in wanted if i not in known + [LECTURES]]
-    if unknown:
-        raise SystemExit(f"unknown assignment(s) {unknown}; known: {known + [LECTURES]}")
+    choices = known + ([LECTURES] if lectures else [])
+    for assignment in wanted:
+        if assignment not in choices:
+            raise ValueError(_unknown(assignment, choices))
     return wanted
+
+
+def _autograded_id(root, assignment: str) -> str:
+    """The assignment to autograde, checked against the course's assignments."""
+    known = assignment_ids(root)
+    if assignment == LECTURES:
+        raise ValueError(f"the {LECTURES!r} are released, never graded; autograde an assignment: "
+                         f"{', '.join(known)}")
+    if known and assignment not in known:
+        raise ValueError(_unknown(assignment, known))
+    return assignment
 
 
 def cmd_build(args) -> int:
@@ -51,7 +73,7 @@ def cmd_record(args) -> int:
     from nnwidgets.course.references import record
 
     root = _root(args)
-    record(root, [i for i in _ids(args, root) if i != LECTURES], timeout=args.timeout)
+    record(root, _ids(args, root, lectures=False), timeout=args.timeout)
     build(root)
     print("references recorded in assignments/references.json; source notebooks rebuilt")
     return 0
@@ -59,11 +81,13 @@ def cmd_record(args) -> int:
 
 def cmd_release(args) -> int:
     from nnwidgets.course.build import build
-    from nnwidgets.course.nbgrader_ops import generate
+    from nnwidgets.course.nbgrader_ops import check_gradebook, generate
 
     root = _root(args)
-    build(root)
     ids = _ids(args, root) if args.ids else assignment_ids(root) + ([LECTURES] if lecture_ids(root) else [])
+    if any(i != LECTURES for i in ids):
+        check_gradebook(root, args.db, create=True)
+    build(root)
     for number, assignment in enumerate(ids, 1):
         start = time.perf_counter()
         print(f"[{number}/{len(ids)}] nbgrader generate_assignment {assignment} ...", end=" ", flush=True)
@@ -125,9 +149,11 @@ def _points(root, assignment, student, db_url) -> str:
 
 
 def cmd_autograde(args) -> int:
-    from nnwidgets.course.nbgrader_ops import NbgraderError, autograde
+    from nnwidgets.course.nbgrader_ops import NbgraderError, autograde, check_gradebook
 
     root = _root(args)
+    _autograded_id(root, args.id)
+    check_gradebook(root, args.db, create=True)
     submitted = root / "submitted"
     students = [args.student] if args.student else sorted(
         p.name for p in submitted.glob(f"*/{args.id}") for p in [p.parent]) if submitted.exists() else []
@@ -153,12 +179,26 @@ def cmd_autograde(args) -> int:
             failed.append((student, problem))
             print(f"NOT GRADED: {problem}")
     if failed:
-        print(f"\n{len(failed)} of {len(students)} submission(s) of {args.id} were not graded "
-              "(the others were); fix them and run again with --student:", file=sys.stderr)
+        one = len(failed) == 1
+        others = " (the others were)" if len(failed) < len(students) else ""
+        print(f"\n{len(failed)} of {_count(len(students), 'submission')} of {args.id} "
+              f"{'was' if one else 'were'} not graded{others}; fix {'it' if one else 'them'} and run "
+              f"`nnwidgets course autograde {args.id} --student STUDENT` again:", file=sys.stderr)
         for student, problem in failed:
             print(f"  {student}: {problem}", file=sys.stderr)
         return 1
     return 0
+
+
+def _count(n, word: str) -> str:
+    """'1 submission', '2 submissions', '1.5 points'."""
+    return f"{n:g} {word}{'' if n == 1 else 's'}"
+
+
+def _who(pairs, limit: int = 10) -> str:
+    """'bob (a1_regression), carol (a2_classification)', the first ``limit``, then how many more."""
+    named = ", ".join(f"{student} ({assignment})" for student, assignment in pairs[:limit])
+    return named + (f" and {len(pairs) - limit} more" if len(pairs) > limit else "")
 
 
 def cmd_grades(args) -> int:
@@ -180,19 +220,36 @@ def cmd_grades(args) -> int:
     for student, assignment in missing:
         shown.loc[student, assignment] = "not graded"
     shown = shown.sort_index().sort_index(axis=1)
-    print("Autograded tests: percent of each assignment's automatic points")
+    absent = [(student, assignment) for student in shown.index for assignment in shown.columns
+              if pd.isna(shown.loc[student, assignment])]
+    print(f"Autograded tests: percent of each assignment's automatic points ({_count(len(shown), 'student')}, "
+          f"{_count(len(shown.columns), 'assignment')}, {_count(len(frame), 'graded submission')})")
     print(shown.fillna("-").to_string())
+    legend = (["-: no submission"] if absent else []) + (["not graded: submitted, without a grade"] if missing else [])
+    if legend:
+        print(f"({'; '.join(legend)})")
+    if absent:
+        print(f"\nNo submission: {_who(absent)}.")
     written = frame[frame["max_written_score"] > 0] if len(frame) else frame
     if len(written):
         pending = written[written["needs_manual_grade"].astype(bool)]
         per = written.groupby("assignment")["max_written_score"].first()
+        waiting = list(zip(pending["student"], pending["assignment"]))
         print("\nWritten answers (graded by hand in formgrader) are not included: "
-              + ", ".join(f"{a} {p:g} point(s)" for a, p in per.items())
-              + (f"; {len(pending)} submission(s) still wait for manual grading." if len(pending) else
+              + ", ".join(f"{a} {_count(p, 'point')}" for a, p in per.items())
+              + (f"; {_count(len(waiting), 'submission')} still wait{'s' if len(waiting) == 1 else ''} "
+                 f"for manual grading in formgrader: {_who(waiting)}." if waiting else
                  "; all are graded (nbgrader export has the totals)."))
     if missing:
-        print(f"\nnot graded: {len(missing)} submission(s) under submitted/ have no grade "
-              "(not autograded yet, or failed to grade: see `nnwidgets course autograde`)")
+        if len(missing) == 1:
+            student, assignment = missing[0]
+            how = (f"Not autograded yet, or it failed to grade: `nnwidgets course autograde {assignment} "
+                   f"--student {student}` grades it or says why.")
+        else:
+            how = ("Not autograded yet, or they failed to grade: `nnwidgets course autograde ID --student "
+                   "STUDENT` grades one or says why.")
+        print(f"\nNot graded: {_count(len(missing), 'submission')} under submitted/ "
+              f"{'has' if len(missing) == 1 else 'have'} no grade: {_who(missing)}. {how}")
     if args.plot and table is not None:
         import matplotlib
 

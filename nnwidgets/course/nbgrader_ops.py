@@ -7,6 +7,7 @@ tests) can run side by side.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -24,11 +25,18 @@ def _nbgrader_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "nbgrader"]
 
 
+def _path_with_venv_bin(path: str) -> str:
+    """``PATH`` with this Python's bin folder in front: nbgrader shells out to
+    ``alembic``, found only there when the venv was not activated."""
+    bin_dir = str(pathlib.Path(sys.executable).parent)
+    if bin_dir in path.split(os.pathsep):
+        return path
+    return bin_dir + os.pathsep + path if path else bin_dir
+
+
 def _env(db_url: str | None, timeout: int | None) -> dict:
     env = dict(os.environ)
-    bin_dir = str(pathlib.Path(sys.executable).parent)
-    if bin_dir not in env.get("PATH", "").split(os.pathsep):
-        env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")  # nbgrader shells out to alembic
+    env["PATH"] = _path_with_venv_bin(env.get("PATH", ""))
     if db_url:
         env["NNWIDGETS_GRADEBOOK_URL"] = db_url
     if timeout:
@@ -98,28 +106,122 @@ def _gradebook_url(root: pathlib.Path, db_url: str | None) -> str:
     return db_url or os.environ.get("NNWIDGETS_GRADEBOOK_URL") or f"sqlite:///{root / 'gradebook.db'}"
 
 
+def _sqlite_file(root: pathlib.Path, parsed) -> pathlib.Path | None:
+    """The file of a parsed ``sqlite:///`` gradebook URL (relative to the course
+    folder, where nbgrader runs), or None for another database."""
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return root / pathlib.Path(parsed.database).expanduser()
+
+
+def _sqlite_tables(path: pathlib.Path) -> list[str]:
+    """The tables of an SQLite file, read-only (sqlite3.Error when it is not one)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        return sorted(row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    finally:
+        conn.close()
+
+
+def check_gradebook(root: pathlib.Path, db_url: str | None = None, create: bool = False) -> str:
+    """The gradebook URL (``db_url``, ``$NNWIDGETS_GRADEBOOK_URL`` or the
+    course's ``gradebook.db``), checked before anything opens it: ValueError
+    (FileNotFoundError for a gradebook not there yet) naming the value and the
+    fix. Only what nbgrader creates (``create=True``) may not exist yet. An
+    existing file is only read here: never another application's database."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    url = _gradebook_url(root, db_url)
+    label = "--db" if db_url else ("$NNWIDGETS_GRADEBOOK_URL" if os.environ.get("NNWIDGETS_GRADEBOOK_URL")
+                                   else "the gradebook")
+    fix = "use sqlite:///PATH/gradebook.db (sqlite:////... for an absolute path) or postgresql://USER@HOST/DB"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"{label} {url!r} is not a database URL; {fix}") from None
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise ValueError(f"{label} {shown!r}: no database driver for {parsed.drivername!r}; {fix}") from None
+    path = _sqlite_file(root, parsed)
+    if path is None:
+        return url
+    if not path.parent.is_dir():
+        raise ValueError(f"{label} {shown!r}: no folder {str(path.parent)!r}; create it first "
+                         f"(mkdir -p {path.parent}) or fix the path")
+    if path.is_dir():
+        raise ValueError(f"{label} {shown!r} is a folder; name the gradebook file inside it "
+                         f"(e.g. sqlite:///{path / 'gradebook.db'})")
+    if not path.exists():
+        if create:
+            return url
+        raise FileNotFoundError(
+            f"no gradebook at {str(path)!r}: nothing has been graded into it yet; run "
+            "`nnwidgets course autograde ID` first, or pass the --db (or $NNWIDGETS_GRADEBOOK_URL) "
+            "that autograde used"
+        )
+    try:
+        tables = _sqlite_tables(path)
+    except sqlite3.Error as exc:
+        raise ValueError(f"{label} {shown!r} is not a gradebook (not an SQLite file: {exc}); "
+                         "pass the course's gradebook.db") from None
+    if tables and "submitted_assignment" not in tables:
+        raise ValueError(f"{label} {shown!r} is not an nbgrader gradebook (tables: {', '.join(tables[:8])}); "
+                         "pass the course's gradebook.db")
+    if not tables and not create:
+        raise FileNotFoundError(f"the gradebook {str(path)!r} is empty: nothing has been graded into it yet; "
+                                "run `nnwidgets course autograde ID` first")
+    return make_url(url).set(database=str(path)).render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def open_gradebook(root: pathlib.Path, db_url: str | None = None):
+    """The course's gradebook, to read (or remove a submission): never creates
+    one (see :func:`check_gradebook`); nbgrader creates it when it first grades."""
+    from nbgrader.api import Gradebook
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = check_gradebook(root, db_url)
+    saved = os.environ.get("PATH", "")
+    os.environ["PATH"] = _path_with_venv_bin(saved)  # (nbgrader runs alembic on a new PostgreSQL gradebook)
+    try:
+        gb = Gradebook(url)
+    except SQLAlchemyError as exc:  # a database server that cannot be reached, a refused login
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise ValueError(f"cannot open the gradebook {shown!r} (--db or $NNWIDGETS_GRADEBOOK_URL): "
+                         f"{reason}") from None
+    finally:
+        os.environ["PATH"] = saved
+    try:
+        yield gb
+    finally:
+        gb.close()
+
+
 def forget_submission(root: pathlib.Path, assignment: str, student: str, db_url: str | None = None) -> None:
     """Removes one submission from the gradebook (one that failed to grade)."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(_gradebook_url(root, db_url)) as gb:
+    with open_gradebook(root, db_url) as gb:
         gb.remove_submission(assignment, student)
 
 
 def scores(root: pathlib.Path, assignment: str, student: str, db_url: str | None = None) -> dict:
     """Points per grade cell of one autograded submission: ``{grade_id: (score, max_score)}``."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(_gradebook_url(root, db_url)) as gb:
+    with open_gradebook(root, db_url) as gb:
         submission = gb.find_submission_notebook(assignment, assignment, student)
         return {g.name: (g.score, g.max_score) for g in submission.grades}
 
 
 def auto_points(root: pathlib.Path, assignment: str, student: str, db_url: str | None = None) -> tuple:
     """(score, max score) of one submission's autograded (code) cells."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(_gradebook_url(root, db_url)) as gb:
+    with open_gradebook(root, db_url) as gb:
         submission = gb.find_submission(assignment, student)
         return float(submission.code_score), float(submission.max_code_score)
 
@@ -129,12 +231,11 @@ def overview(root: pathlib.Path, db_url: str | None = None):
     score, the autograded (code) and hand-graded (written) parts apart, and
     ``percent`` (of all points) and ``auto_percent`` (of the code points)."""
     import pandas as pd
-    from nbgrader.api import Gradebook
 
     columns = ["student", "assignment", "score", "max_score", "code_score", "max_code_score",
                "written_score", "max_written_score", "needs_manual_grade"]
     rows = []
-    with Gradebook(_gradebook_url(root, db_url)) as gb:
+    with open_gradebook(root, db_url) as gb:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
                 rows.append({name: getattr(submission, name) for name in columns[2:]}

@@ -40,6 +40,8 @@ def key_notebook(root: pathlib.Path, assignment: str):
             expressions[key[len("record."):]] = value
     kept = [c for c in cells if c.kind != "tests"]
     nb = authoring.to_notebook(meta, kept, filename=str(path), strip_placeholders=True)
+    for cell, source in zip(nb.cells, kept):  # where a failing cell is in the authoring file
+        cell.metadata["authoring"] = {"where": f"{path}:{source.line}", "id": source.attrs.get("id")}
     import nbformat
 
     probe = (
@@ -50,8 +52,44 @@ def key_notebook(root: pathlib.Path, assignment: str):
         "    return v.item() if v.ndim == 0 else v.tolist()\n"
         "print('NNWIDGETS-REFERENCES ' + _json.dumps({k: _plain(eval(e)) for k, e in _exprs.items()}))"
     )
-    nb.cells.append(nbformat.v4.new_code_cell(probe))
+    nb.cells.append(nbformat.v4.new_code_cell(probe, metadata={"authoring": {"references": list(expressions)}}))
     return meta, nb
+
+
+class RecordError(ValueError):
+    """Executing a key failed; the message names the assignment, the cell and the error."""
+
+
+def _failed_cell(nb):
+    """The code cell that failed: the one with an error output, else the last one
+    that started (a timeout, a dead kernel); None when none started."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    failed = next((c for c in code if any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+    return failed or next((c for c in reversed(code) if c.get("execution_count") is not None), None)
+
+
+def _failure(assignment: str, nb, exc: Exception, timeout: int) -> str:
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    if isinstance(exc, CellExecutionError) and exc.ename == "KeyboardInterrupt":  # interrupted on timeout
+        reason = f"it ran longer than --timeout {timeout} s"
+    elif isinstance(exc, CellExecutionError):
+        reason = f"{exc.ename}: {(str(exc.evalue).strip().splitlines() or [''])[0]}"
+    elif isinstance(exc, CellTimeoutError):
+        reason = f"it ran longer than --timeout {timeout} s"
+    else:
+        reason = f"the kernel died ({type(exc).__name__})"
+    cell = _failed_cell(nb)
+    where = (cell or {}).get("metadata", {}).get("authoring", {})
+    if "references" in where:  # the probe cell, after the whole key ran
+        return (f"the key of {assignment} does not define the reference values its tests use "
+                f"({', '.join(where['references'])}): {reason}; define them in the key (or fix the {{{{ref:NAME}}}} "
+                "names in its test cells) and run again; nothing was recorded")
+    if not where:
+        return f"the key of {assignment} failed: {reason}; fix the key and run again; nothing was recorded"
+    cell_id = f" (id={where['id']})" if where.get("id") else ""
+    return (f"the key of {assignment} failed in its cell at {where['where']}{cell_id}: {reason}; "
+            "fix the key and run again; nothing was recorded")
 
 
 def execute(nb, cwd: pathlib.Path, timeout: int = 600):
@@ -60,7 +98,8 @@ def execute(nb, cwd: pathlib.Path, timeout: int = 600):
     from nnwidgets.course.kernels import kernel_config
 
     with tempfile.TemporaryDirectory(prefix="nnwidgets-references-") as sockets:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        # (interrupted on timeout: a kernel shut down mid-cell prints ZMQ tracebacks)
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", interrupt_on_timeout=True,
                                 resources={"metadata": {"path": str(cwd)}},
                                 config=kernel_config(pathlib.Path(sockets)))
         client.execute()
@@ -96,8 +135,13 @@ def record(root: pathlib.Path, assignments: list[str], timeout: int = 600) -> di
         meta, nb = key_notebook(root, assignment)
         print(f"[record-references] executing the key of {assignment} ...", flush=True)
         start = time.perf_counter()
+        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
         with tempfile.TemporaryDirectory() as tmp:
-            execute(nb, pathlib.Path(tmp), timeout)
+            try:
+                execute(nb, pathlib.Path(tmp), timeout)
+            except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+                raise RecordError(_failure(assignment, nb, exc, timeout)) from None
         seconds = time.perf_counter() - start
         for seconds_cell, source in slowest_cells(nb, 3):
             print(f"[record-references]   {seconds_cell:6.1f} s  {source}", flush=True)

@@ -10,12 +10,14 @@ lecture's author; that preprocessing is not published. ``source="simulated"``
 
 from __future__ import annotations
 
-import os
 import pathlib
 
 import numpy as np
 
+from nnwidgets.datasets.remote import data_dir
 from nnwidgets.datasets.sources import check_source
+
+FILENAME = "fmri_categories.npz"  # in $NNWIDGETS_DATA_DIR
 
 N_CATEGORIES = 26
 N_SESSIONS = 4
@@ -96,13 +98,18 @@ def load_fmri_categories(source: str = "simulated", path=None, random_state: int
         simulated = True
     else:
         if path is None:
-            data_dir = os.environ.get("NNWIDGETS_DATA_DIR")
-            if data_dir is None:
+            local = data_dir()
+            if local is None:
                 raise ValueError(
-                    "load_fmri_categories(source='local') needs path=... or the NNWIDGETS_DATA_DIR "
-                    "environment variable pointing at a folder with fmri_categories.npz."
+                    f"load_fmri_categories(source='local') needs path=... or the NNWIDGETS_DATA_DIR "
+                    f"environment variable pointing at a folder with {FILENAME}."
                 )
-            path = pathlib.Path(data_dir) / "fmri_categories.npz"
+            path = local / FILENAME
+            if not path.exists():
+                raise FileNotFoundError(
+                    f"NNWIDGETS_DATA_DIR ({local}) has no {FILENAME}: put your maps there under that "
+                    "name (arrays X, y, optional sessions), or pass path=<your .npz>."
+                )
         path = pathlib.Path(path)
         if not path.exists():
             raise FileNotFoundError(f"fMRI file {path} does not exist; pass path=<your .npz>.")

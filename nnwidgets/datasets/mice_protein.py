@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import os
 import pathlib
 
 FILENAME = "Data_Cortex_Nuclear.csv"
@@ -60,10 +59,11 @@ def load_mice_protein(path=None, data_home=None):
     """
     import pandas as pd
 
-    if path is None:
-        data_dir = os.environ.get("NNWIDGETS_DATA_DIR")
-        if data_dir and (pathlib.Path(data_dir) / FILENAME).exists():
-            path = pathlib.Path(data_dir) / FILENAME
+    from nnwidgets.datasets.remote import data_dir
+
+    local = data_dir() if path is None else None
+    if local is not None and (local / FILENAME).exists():
+        path = local / FILENAME
     if path is not None:
         path = pathlib.Path(path).expanduser()
         if not path.exists():
@@ -74,7 +74,7 @@ def load_mice_protein(path=None, data_home=None):
         frame = pd.read_csv(path, encoding="utf-8-sig")
         origin = str(path)
     else:
-        frame = _frame_from_openml(data_home)
+        frame = _frame_from_openml(data_home, local)
         origin = f"OpenML dataset {OPENML_ID} (MiceProtein), via scikit-learn's fetch_openml cache"
     return _bunch(frame, origin)
 
@@ -101,13 +101,21 @@ def _bunch(frame, origin):
     )
 
 
-def _frame_from_openml(data_home=None):
-    """Download (or reuse) OpenML 40966 with scikit-learn and rebuild the full CSV frame."""
+def _frame_from_openml(data_home=None, local=None):
+    """Download (or reuse) OpenML 40966 with scikit-learn and rebuild the full CSV frame.
+    ``local``: the $NNWIDGETS_DATA_DIR folder, which has no CSV (named in the error)."""
     from sklearn.datasets import fetch_openml, get_data_home
 
     try:
         bunch = fetch_openml(data_id=OPENML_ID, as_frame=True, parser="auto", data_home=data_home)
     except OSError as exc:  # URLError, HTTPError, timeouts: no network, or OpenML down
+        if local is not None:
+            raise ConnectionError(
+                f"load_mice_protein(): NNWIDGETS_DATA_DIR ({local}) has no {FILENAME}, and OpenML dataset "
+                f"{OPENML_ID} (MiceProtein) could not be downloaded instead: {exc}. Offline, download "
+                f"{FILENAME} from the UCI repository (Mice Protein Expression) once and put it in {local}, "
+                f"or pass load_mice_protein(path='.../{FILENAME}')."
+            ) from exc
         raise ConnectionError(
             f"load_mice_protein(): could not download OpenML dataset {OPENML_ID} (MiceProtein): {exc}. "
             f"Offline, download {FILENAME} from the UCI repository (Mice Protein Expression) once and "

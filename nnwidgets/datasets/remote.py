@@ -1,8 +1,9 @@
 """Downloading public data files into a local cache, with an explicit checksum check.
 
-The cache directory is, in order: the ``data_home`` argument, the
-``NNWIDGETS_DATA_HOME`` environment variable, or ``<scikit-learn data home>/nnwidgets``
-(``~/scikit_learn_data/nnwidgets`` by default).
+A file put by hand in the folder named by ``NNWIDGETS_DATA_DIR`` is used first
+(no network needed). The cache directory is, in order: the ``data_home``
+argument, the ``NNWIDGETS_DATA_HOME`` environment variable, or
+``<scikit-learn data home>/nnwidgets`` (``~/scikit_learn_data/nnwidgets`` by default).
 
 Checksums: the Neuromatch Academy notebooks publish an **MD5** digest for each
 file; those are the digests checked here (the only ones published by the data's
@@ -51,6 +52,41 @@ def data_home(path: str | os.PathLike | None = None) -> pathlib.Path:
     return home
 
 
+def data_dir() -> pathlib.Path | None:
+    """The folder named by ``$NNWIDGETS_DATA_DIR``, where data files put there by
+    hand are looked up first (a machine without internet), or None when unset.
+    A value that is not a folder is an error naming it (FileNotFoundError,
+    NotADirectoryError), not a reason to download instead."""
+    value = os.environ.get("NNWIDGETS_DATA_DIR")
+    if not value:
+        return None
+    path = pathlib.Path(value).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise NotADirectoryError(
+            f"NNWIDGETS_DATA_DIR={value!r} is a file, not a folder: name the folder that holds the "
+            f"data files (export NNWIDGETS_DATA_DIR={path.parent}), or unset it"
+        )
+    raise FileNotFoundError(
+        f"NNWIDGETS_DATA_DIR={value!r}: no such folder; create it and put the data files in it, "
+        "name the folder that holds them, or unset it"
+    )
+
+
+def _unreachable(remote: RemoteFile, home: pathlib.Path, local: pathlib.Path | None, exc: OSError) -> str:
+    """Why a download failed, and how to provide the file without the network."""
+    reason = getattr(exc, "reason", None) or exc
+    if local is not None:
+        where = f"put {remote.filename} in {local} (your NNWIDGETS_DATA_DIR)"
+    else:
+        where = (f"put {remote.filename} in a folder named by NNWIDGETS_DATA_DIR "
+                 "(export NNWIDGETS_DATA_DIR=/path/to/folder)")
+    return (f"could not reach {remote.url} to download {remote.filename} ({reason}). Offline? "
+            f"Download it from that URL on a machine with internet and {where}, or in the download "
+            f"cache {home}; it is checked against its published digest.")
+
+
 def file_digest(path: str | os.PathLike, algorithm: str) -> str:
     digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
@@ -88,6 +124,11 @@ def fetch(remote: RemoteFile, data_home_path=None, verify: bool = True, opener=N
     ``opener(url)`` returns a file-like object (default: ``urllib.request.urlopen``);
     tests replace it to avoid the network.
     """
+    local = data_dir()
+    if local is not None and (local / remote.filename).is_file():  # put there by hand
+        if verify:
+            check_digest(local / remote.filename, remote)
+        return local / remote.filename
     home = data_home(data_home_path)
     target = home / remote.filename
     if target.exists():
@@ -99,8 +140,12 @@ def fetch(remote: RemoteFile, data_home_path=None, verify: bool = True, opener=N
     fd, tmp_name = tempfile.mkstemp(dir=home, prefix=remote.filename + ".", suffix=".part")
     tmp = pathlib.Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out, opener(remote.url) as response:
-            shutil.copyfileobj(response, out)
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with opener(remote.url) as response:
+                    shutil.copyfileobj(response, out)
+            except OSError as exc:  # URLError, HTTPError, timeouts, a dropped connection
+                raise ConnectionError(_unreachable(remote, home, local, exc)) from None
         if verify:
             check_digest(tmp, remote)
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pathlib
 import sys
 
 DEFAULT_PORT = 8765
@@ -24,6 +25,21 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
         metavar="PATH_OR_URL",
         help="SQLite file or postgresql:// URL (default: $NNWIDGETS_QUIZ_DB or ./quiz.sqlite)",
     )
+
+
+def _port(text: str) -> int:
+    """``--port``: a TCP port, 0..65535 (socket libraries would take 70000 as 70000 % 65536)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port number: give a whole number in 0..65535 (0 picks a free port)"
+        ) from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is out of range: ports are 0..65535 (0 picks a free port)"
+        )
+    return port
 
 
 def register(subparsers) -> None:
@@ -40,7 +56,7 @@ def register(subparsers) -> None:
     _db_arg(serve)
     serve.add_argument("--host", default="127.0.0.1",
                        help="interface to listen on (default 127.0.0.1; 0.0.0.0 for a class network)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT,
                        help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     serve.add_argument("--base-url", default=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/"),
                        help="URL prefix, e.g. /services/quiz/ as a JupyterHub service "
@@ -85,6 +101,54 @@ def register(subparsers) -> None:
         p.set_defaults(func=_action, action=name)
 
 
+def _not_a_quiz_db(db: str, create: bool) -> str | None:
+    """Why the existing SQLite path ``db`` is not a quiz database, or None. Read
+    only: opening someone else's SQLite file as a store would add the quiz's
+    tables to it."""
+    import sqlite3
+
+    path = pathlib.Path(db).expanduser()
+    if "://" in db or not path.exists():
+        return None
+    if path.is_dir():
+        return (f"--db {db!r} is a folder; pass the quiz database file inside it "
+                f"(e.g. {str(path / 'quiz.sqlite')!r})")
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            tables = sorted(row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return f"--db {db!r} is not a quiz database (not an SQLite file: {exc}); pass the quiz's database file"
+    if "quiz_questions" in tables or (create and not tables):
+        return None
+    what = f"an SQLite database with other tables (tables: {', '.join(tables[:8])})" if tables else "an empty file"
+    return f"--db {db!r} is not a quiz database ({what}); pass the quiz's database file"
+
+
+def _db_errors() -> tuple:
+    """The exceptions of the database drivers: a database that cannot be opened."""
+    import sqlite3
+
+    errors = [sqlite3.Error]
+    try:
+        import psycopg
+
+        errors.append(psycopg.Error)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _cannot_open(db: str, exc: Exception) -> str:
+    from nnwidgets.quiz.store import _redact
+
+    shown = _redact(db) if "://" in db else db
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return f"cannot open --db {shown!r}: {reason}"
+
+
 def _open(args, create: bool = False):
     """The store at ``--db``. Only ``serve`` creates one: for the other commands
     a SQLite file that does not exist is a mistyped --db, not a new class."""
@@ -97,10 +161,29 @@ def _open(args, create: bool = False):
             "(default: $NNWIDGETS_QUIZ_DB, else ./quiz.sqlite in the current folder), or start one "
             "with `nnwidgets quiz serve --db PATH`"
         )
+    problem = _not_a_quiz_db(db, create)
+    if problem:
+        raise SystemExit(f"nnwidgets quiz: {problem}")
     try:
         return open_store(args.db)
     except (ValueError, ImportError) as exc:
         raise SystemExit(f"nnwidgets quiz: {exc}") from None
+    except _db_errors() as exc:
+        raise SystemExit(f"nnwidgets quiz: {_cannot_open(db, exc)}") from None
+
+
+def _db_folder_problem(db: str) -> str | None:
+    """Why ``serve`` will not create a SQLite file at ``db`` (its folder is missing), or None.
+    The server creates the file, never the folders: a missing folder is a mistyped --db."""
+    if "://" in db:
+        return None
+    folder = pathlib.Path(db).expanduser().parent
+    if folder.is_dir():
+        return None
+    if folder.exists():
+        return f"--db {db!r}: {str(folder)!r} is not a folder; pass a path in an existing folder"
+    return (f"--db {db!r}: no folder {str(folder)!r}; create it first (mkdir -p {folder}) or pass "
+            "a path in an existing folder")
 
 
 def _serve(args) -> int:
@@ -109,6 +192,11 @@ def _serve(args) -> int:
     import signal
 
     from nnwidgets.quiz.server import run_server
+
+    problem = _db_folder_problem(str(args.db)) or _not_a_quiz_db(str(args.db), create=True)
+    if problem:
+        print(f"nnwidgets quiz serve: {problem}", file=sys.stderr)
+        return 2
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -139,6 +227,9 @@ def _serve(args) -> int:
     except (ValueError, ImportError) as exc:  # bad --db, missing psycopg
         print(f"nnwidgets quiz serve: {exc}", file=sys.stderr)
         return 2
+    except _db_errors() as exc:  # a database server that cannot be reached, a damaged file
+        print(f"nnwidgets quiz serve: {_cannot_open(str(args.db), exc)}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"nnwidgets quiz serve: cannot listen on {args.host}:{args.port} or open "
               f"{args.db!r}: {exc}", file=sys.stderr)
@@ -147,12 +238,24 @@ def _serve(args) -> int:
 
 
 def _token(args) -> int:
+    if args.student is not None:  # checked before the database is opened: a bad id stores nothing
+        from nnwidgets.quiz.errors import InvalidInput
+        from nnwidgets.quiz.questions import check_student
+
+        if not args.student.strip():
+            print(f"nnwidgets quiz token: --student {args.student!r} is empty: give the student's id "
+                  "(e.g. --student alice), or leave --student out for the instructor token",
+                  file=sys.stderr)
+            return 2
+        try:
+            check_student(args.student)
+        except InvalidInput as exc:
+            print(f"nnwidgets quiz token: --student: {exc.message}", file=sys.stderr)
+            return 2
     with _open(args) as store:
-        if args.student:
-            from nnwidgets.quiz.questions import check_student
+        if args.student is not None:
             from nnwidgets.quiz.tokens import sign_student
 
-            check_student(args.student)
             store.add_student(args.student)
             print(sign_student(store.student_secret(), args.student))
         else:
@@ -186,8 +289,15 @@ def _export(args) -> int:
             print(f"nnwidgets quiz export: {exc.message}", file=sys.stderr)
             return 1
     if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        try:
+            with open(args.output, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        except OSError as exc:
+            hint = ("give a file name, not a folder" if os.path.isdir(args.output) else
+                    "check that its folder exists and is writable")
+            print(f"nnwidgets quiz export: cannot write -o {args.output!r}: {exc.strerror or exc}; {hint}",
+                  file=sys.stderr)
+            return 1
     else:
         sys.stdout.write(text)
     return 0

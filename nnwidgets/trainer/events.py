@@ -94,22 +94,47 @@ class StopSignal(Callback):
         return STOP if self._event.is_set() else None
 
 
+def _shown(value) -> str:
+    """How a ``callbacks=`` value was probably written: print, [3], 'text'."""
+    import reprlib
+
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_shown(v) for v in value[:4]) + (", ..." if len(value) > 4 else "")
+        return f"[{inner}]"
+    name = getattr(value, "__name__", None)
+    return name if isinstance(name, str) and callable(value) else reprlib.repr(value)
+
+
+def _not_a_callback(given, cb) -> str:
+    """The TypeError's message for ``callbacks=given`` holding ``cb``: what a callback is."""
+    item = f"the class {cb.__name__}" if isinstance(cb, type) else repr(cb)
+    item = item if len(item) <= 80 else item[:77] + "..."
+    message = (f"callbacks={_shown(given)}: {item} is not a callback. A callback is an object "
+               "with on_fit_begin/on_epoch_end/on_fit_end methods, such as LiveLossPlot() or an instance "
+               "of a subclass of nnwidgets.Callback (callbacks must be Callback instances, one or a list)")
+    if isinstance(cb, type):
+        message += f"; {cb.__name__} is the class: pass an instance, {cb.__name__}()"
+    elif callable(cb):
+        message += ("; a function is not one: call it from a Callback's on_epoch_end(self, record, **kwargs) "
+                    "(record holds the epoch, loss, ...)")
+    return message
+
+
 class CallbackList:
     """Dispatches events to callbacks; a failing callback never kills training."""
 
     def __init__(self, callbacks: Iterable[Callback] | Callback | None = None) -> None:
+        given = callbacks
         if callbacks is None:
             callbacks = []
-        elif (isinstance(callbacks, (Callback, str, bytes)) or callable(getattr(callbacks, "on_epoch_end", None))
-              or not hasattr(callbacks, "__iter__")):
-            callbacks = [callbacks]  # (a string or a number: named by the check below)
+        elif isinstance(callbacks, Callback) or callable(getattr(callbacks, "on_epoch_end", None)):
+            callbacks = [callbacks]
+        elif isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+            callbacks = [callbacks]  # callbacks=print: reported below as the item it is
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
-            if not any(callable(getattr(cb, hook, None)) for hook in _HOOKS):
-                raise TypeError(
-                    f"callbacks must be Callback instances (objects with on_fit_begin/on_epoch_end/"
-                    f"on_fit_end methods), got {cb!r}"
-                )
+            if isinstance(cb, type) or not any(callable(getattr(cb, hook, None)) for hook in _HOOKS):
+                raise TypeError(_not_a_callback(given, cb))
         # each hook's bound methods, looked up once (the list is fixed after
         # construction); Callback's own do-nothing hooks are left out
         self._hooks = {hook: [(cb, fn) for cb in self.callbacks

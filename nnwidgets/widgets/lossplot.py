@@ -61,17 +61,25 @@ _END_STATUS = {
 }
 
 
+def _did_you_mean(value, choices) -> str:
+    """'; did you mean 'widget'?' for a near miss among ``choices``, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def progress_mode(mode: str = "auto") -> str:
     """Resolves ``"auto"``: ``NNWIDGETS_PROGRESS`` if set, else ``"widget"``
     inside a Jupyter kernel and ``"text"`` anywhere else."""
     if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is not one of {MODES}")
+        raise ValueError(f"mode={mode!r} is not one of {MODES}{_did_you_mean(mode, MODES)}")
     if mode != "auto":
         return mode
     env = os.environ.get("NNWIDGETS_PROGRESS", "").strip().lower()
     if env:
         if env not in MODES[1:]:
-            raise ValueError(f"NNWIDGETS_PROGRESS={env!r} must be one of {MODES[1:]}")
+            raise ValueError(f"NNWIDGETS_PROGRESS={env!r} must be one of {MODES[1:]}{_did_you_mean(env, MODES[1:])}")
         return env
     return "widget" if current_kernel() is not None else "text"
 
@@ -206,6 +214,9 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         stream=None,
         **kwargs: Any,
     ) -> None:
+        unknown = [name for name in kwargs if name not in type(self).class_trait_names()]
+        if unknown:  # (traitlets would drop them silently: a typo would keep the default)
+            raise TypeError(self._unknown_setting(unknown[0]))
         super().__init__(title=title, **kwargs)
         self.mode = progress_mode(mode)
         if update_interval < 0:
@@ -247,6 +258,15 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self._last_record: dict | None = None
         self._stop_reason: str | None = None
         self.on_msg(self._on_frontend_msg)
+
+    @classmethod
+    def _unknown_setting(cls, name: str) -> str:
+        import inspect
+
+        settings = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
+        # (of its traits, only log_y is a setting: the others are its live state)
+        return (f"LiveLossPlot() got an unexpected keyword argument {name!r}"
+                + (_did_you_mean(name, settings + ["log_y"]) or f"; its settings are {', '.join(settings)}, log_y"))
 
     def __deepcopy__(self, memo) -> "LiveLossPlot":
         # clone() of an estimator that has this plot as a callback (a grid

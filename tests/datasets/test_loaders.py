@@ -233,3 +233,92 @@ def test_published_neuromatch_urls_and_digests():
     assert v1_orientations.NEUROMATCH_FILE.url == "https://osf.io/683xc/download"
     assert mouse_choice.NEUROMATCH_FILE.url == "https://osf.io/r9gh8/download"
     assert len(v1_orientations.NEUROMATCH_FILE.md5) == 32
+
+
+def _offline(monkeypatch):
+    import urllib.error
+
+    def no_network(url, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(remote.urllib.request, "urlopen", no_network)
+
+
+def test_download_offline_names_the_url_and_where_to_put_the_file(tmp_path, monkeypatch):
+    _offline(monkeypatch)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    monkeypatch.setenv("NNWIDGETS_DATA_DIR", str(data_dir))
+    with pytest.raises(ConnectionError) as info:
+        datasets.load_mouse_choice(source="neuromatch", data_home=tmp_path / "cache")
+    message = str(info.value)
+    assert "could not reach https://osf.io/r9gh8/download" in message and "Name or service not known" in message
+    assert f"put W1D4_steinmetz_data.npz in {data_dir}" in message and "NNWIDGETS_DATA_DIR" in message
+    assert list((tmp_path / "cache").iterdir()) == []  # no partial download left behind
+    monkeypatch.delenv("NNWIDGETS_DATA_DIR")
+    with pytest.raises(ConnectionError, match="export NNWIDGETS_DATA_DIR=/path/to/folder"):
+        datasets.load_mouse_choice(source="neuromatch", data_home=tmp_path / "cache")
+
+
+def test_a_download_put_in_the_data_dir_is_used_offline_and_checked(tmp_path, monkeypatch):
+    _offline(monkeypatch)
+    payload = _npz_bytes(spikes=np.ones((4, 3)), choices=np.array([0, 1, 0, 1]))
+    monkeypatch.setattr(mouse_choice, "NEUROMATCH_FILE", remote.RemoteFile(
+        url="https://example.invalid/x", filename="steinmetz.npz", md5=hashlib.md5(payload).hexdigest()))
+    monkeypatch.setenv("NNWIDGETS_DATA_DIR", str(tmp_path))
+    (tmp_path / "steinmetz.npz").write_bytes(payload)
+    bunch = datasets.load_mouse_choice(source="neuromatch", data_home=tmp_path / "cache")
+    assert bunch.simulated is False and bunch.data.shape == (4, 3)
+    (tmp_path / "steinmetz.npz").write_bytes(payload + b"x")
+    with pytest.raises(remote.ChecksumError, match="md5"):
+        datasets.load_mouse_choice(source="neuromatch", data_home=tmp_path / "cache")
+
+
+LOADERS_READING_THE_DATA_DIR = [
+    lambda: datasets.load_mice_protein(),
+    lambda: datasets.load_fmri_categories(source="local"),
+    lambda: datasets.load_mouse_choice(source="neuromatch"),
+    lambda: datasets.load_v1_orientations(source="neuromatch"),
+]
+
+
+@pytest.mark.parametrize("load", LOADERS_READING_THE_DATA_DIR)
+def test_a_data_dir_that_is_not_a_folder_is_named(load, tmp_path, monkeypatch):
+    import sklearn.datasets
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("must not download when NNWIDGETS_DATA_DIR is wrong")
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", no_download)
+    monkeypatch.setattr(remote.urllib.request, "urlopen", no_download)
+    monkeypatch.setenv("NNWIDGETS_DATA_HOME", str(tmp_path / "cache"))
+    missing = tmp_path / "no-such-folder"
+    monkeypatch.setenv("NNWIDGETS_DATA_DIR", str(missing))
+    with pytest.raises(FileNotFoundError) as info:
+        load()
+    assert f"NNWIDGETS_DATA_DIR={str(missing)!r}: no such folder" in str(info.value)
+    a_file = tmp_path / "Data_Cortex_Nuclear.csv"
+    a_file.write_text("MouseID\n")
+    monkeypatch.setenv("NNWIDGETS_DATA_DIR", str(a_file))
+    with pytest.raises(NotADirectoryError) as info:
+        load()
+    assert f"NNWIDGETS_DATA_DIR={str(a_file)!r} is a file, not a folder" in str(info.value)
+    assert f"NNWIDGETS_DATA_DIR={tmp_path}" in str(info.value)  # its folder, as the fix
+
+
+def test_a_data_dir_without_the_file_names_the_file_it_expects(tmp_path, monkeypatch):
+    import urllib.error
+
+    import sklearn.datasets
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", no_network)
+    monkeypatch.setenv("NNWIDGETS_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError) as info:
+        datasets.load_fmri_categories(source="local")
+    assert f"NNWIDGETS_DATA_DIR ({tmp_path}) has no fmri_categories.npz" in str(info.value)
+    with pytest.raises(ConnectionError) as info:
+        datasets.load_mice_protein()
+    assert f"NNWIDGETS_DATA_DIR ({tmp_path}) has no Data_Cortex_Nuclear.csv" in str(info.value)

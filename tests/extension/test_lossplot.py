@@ -285,6 +285,26 @@ def test_progress_mode_choice(monkeypatch):
         LiveLossPlot(mode="tv")
 
 
+def test_a_mistyped_setting_is_an_error_with_a_suggestion(monkeypatch):
+    """Unknown keywords used to be dropped silently (traitlets ignores them), so
+    LiveLossPlot(update_intervall=5) ran with the default interval."""
+    with pytest.raises(TypeError, match=r"LiveLossPlot\(\) got an unexpected keyword argument "
+                                        r"'update_intervall'; did you mean 'update_interval'\?"):
+        LiveLossPlot(update_intervall=5)
+    with pytest.raises(TypeError, match=r"'logy'; did you mean 'log_y'\?"):
+        LiveLossPlot(logy=True)
+    with pytest.raises(TypeError, match=r"'colour'; its settings are title, mode, update_interval, ") as info:
+        LiveLossPlot(colour="red")
+    assert "did you mean" not in str(info.value)
+    with pytest.raises(ValueError, match=r"mode='widgte' is not one of .*; did you mean 'widget'\?"):
+        LiveLossPlot(mode="widgte")
+    monkeypatch.setenv("NNWIDGETS_PROGRESS", "txt")
+    with pytest.raises(ValueError, match=r"NNWIDGETS_PROGRESS='txt' must be one of .*; did you mean 'text'\?"):
+        LiveLossPlot()
+    monkeypatch.delenv("NNWIDGETS_PROGRESS")
+    assert LiveLossPlot(mode="none", log_y=True).log_y  # its traits are settings too
+
+
 def test_the_browser_side_keeps_the_stable_dom_contract():
     esm = LiveLossPlot._esm
     for hook in ('"nnw-lossplot"', '"nnw-lossplot-canvas"', "dataset.npoints", '"nnw-lossplot-status"',

@@ -7,13 +7,15 @@ import io
 import subprocess
 import sys
 
+import pytest
+
 from nnwidgets.quiz.store import open_store
 from nnwidgets.quiz.tokens import verify_student
 
 
-def nnw(*args):
+def nnw(*args, timeout=60):
     return subprocess.run([sys.executable, "-m", "nnwidgets.cli", "quiz", *args],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def test_instructor_commands(tmp_path):
@@ -66,3 +68,105 @@ def test_serve_help_and_bad_db():
     assert "--db" in out.stdout and "--registration" in out.stdout
     out = nnw("serve", "--db", "mysql://x/y", "--port", "0")
     assert out.returncode == 2 and "postgresql://" in out.stderr and "Traceback" not in out.stderr
+
+
+def _quiz_db(tmp_path):
+    db = str(tmp_path / "q.sqlite")
+    with open_store(db) as store:
+        store.register("nand", "NAND outputs?", ["0,0,0,1", "1,1,1,0"], correct=1)
+    return db
+
+
+def test_token_for_a_blank_student_id_is_refused(tmp_path):
+    db = _quiz_db(tmp_path)
+    for blank in ("", "   ", "\t"):
+        out = nnw("token", "--db", db, "--student", blank)
+        assert out.returncode != 0, repr(blank)
+        assert out.stdout == ""  # no token at all: neither a student's nor the instructor's
+        assert "Traceback" not in out.stderr
+        assert out.stderr.startswith("nnwidgets quiz token: ") and len(out.stderr.strip().splitlines()) == 1
+        assert "--student" in out.stderr and "empty" in out.stderr
+    with open_store(db) as store:
+        assert not any(store.has_student(s) for s in ("", "   ", "\t"))
+
+
+@pytest.mark.parametrize("port, problem", [("70000", "out of range"), ("65536", "out of range"),
+                                           ("-1", "out of range"), ("abc", "not a port number"),
+                                           ("80.5", "not a port number")])
+def test_serve_with_a_bad_port_is_a_usage_error(tmp_path, port, problem):
+    db = tmp_path / "q.sqlite"
+    out = nnw("serve", "--db", str(db), "--port", port, timeout=30)  # (70000 used to serve on 4464)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("nnwidgets quiz serve: error: argument --port: ")
+    assert repr(port) in last and problem in last and "0..65535" in last and "0 picks a free port" in last
+    assert not db.exists()
+
+
+def test_serve_does_not_create_the_folder_of_a_mistyped_db(tmp_path):
+    db = tmp_path / "nope" / "class" / "quiz.sqlite"
+    out = nnw("serve", "--db", str(db), "--port", "0", timeout=20)  # (it used to create both folders and serve)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("nnwidgets quiz serve: ") and len(out.stderr.strip().splitlines()) == 1
+    assert f"no folder {str(db.parent)!r}" in out.stderr and f"mkdir -p {db.parent}" in out.stderr
+    assert not (tmp_path / "nope").exists()
+    (tmp_path / "file").write_text("not a folder")
+    out = nnw("serve", "--db", str(tmp_path / "file" / "quiz.sqlite"), "--port", "0", timeout=20)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "is not a folder" in out.stderr
+
+
+def _one_line_error(out, prog):
+    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith(prog + ": ") and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    return out.stderr
+
+
+def test_a_db_that_is_not_a_quiz_database_is_refused_and_left_alone(tmp_path):
+    import sqlite3
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    other = tmp_path / "gradebook.db"  # another application's SQLite database
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE assignment (id TEXT)")
+    conn.close()
+    before = other.read_bytes()
+    for db, problem in ((text, "not an SQLite file"), (other, "tables: assignment")):
+        for args in (["list"], ["export"], ["token"], ["token", "--student", "alice"], ["lock", "q"]):
+            err = _one_line_error(nnw(*args, "--db", str(db)), "nnwidgets quiz")
+            assert f"--db {str(db)!r} is not a quiz database" in err and problem in err, args
+        err = _one_line_error(nnw("serve", "--db", str(db), "--port", "0", timeout=30), "nnwidgets quiz serve")
+        assert f"--db {str(db)!r} is not a quiz database" in err and problem in err
+    assert text.read_text() == "not a database\n" and other.read_bytes() == before  # no quiz tables added
+    folder = tmp_path / "class"
+    folder.mkdir()
+    err = _one_line_error(nnw("list", "--db", str(folder)), "nnwidgets quiz")
+    assert "is a folder" in err and str(folder / "quiz.sqlite") in err
+    err = _one_line_error(nnw("serve", "--db", str(folder), "--port", "0", timeout=30), "nnwidgets quiz serve")
+    assert "is a folder" in err
+    assert list(folder.iterdir()) == []
+
+
+def test_an_unreachable_postgresql_db_is_one_line():
+    pytest.importorskip("psycopg")
+    url = "postgresql://quiz:secret@127.0.0.1:1/class"  # nothing listens on port 1
+    for args in (["list"], ["serve", "--port", "0"]):
+        err = _one_line_error(nnw(*args, "--db", url, timeout=60),
+                              "nnwidgets quiz serve" if args[0] == "serve" else "nnwidgets quiz")
+        assert "cannot open --db 'postgresql://quiz:***@127.0.0.1:1/class'" in err and "secret" not in err
+        assert "Connection refused" in err or "connection" in err.lower()
+
+
+def test_export_to_an_unwritable_output_is_one_line(tmp_path):
+    db = _quiz_db(tmp_path)
+    missing = tmp_path / "nope" / "answers.csv"
+    err = _one_line_error(nnw("export", "--db", db, "-o", str(missing)), "nnwidgets quiz export")
+    assert f"cannot write -o {str(missing)!r}" in err and "No such file or directory" in err
+    assert not (tmp_path / "nope").exists()
+    err = _one_line_error(nnw("export", "--db", db, "-o", str(tmp_path)), "nnwidgets quiz export")
+    assert f"cannot write -o {str(tmp_path)!r}" in err and "a file name, not a folder" in err
+    # an unknown question writes no file either
+    out = nnw("export", "--db", db, "--question", "nope", "-o", str(tmp_path / "a.csv"))
+    assert _one_line_error(out, "nnwidgets quiz export") and not (tmp_path / "a.csv").exists()
+    err = _one_line_error(nnw("export", "--db", db, "--question", "no such id"), "nnwidgets quiz export")
+    assert "no question 'no such id' is registered" in err

@@ -50,6 +50,17 @@ def _quiet_convergence():
          "dtype='float16' is not supported; use 'float32'.*'float64'.*'bfloat16'"),
         (lambda: MLPRegressor(device="tpu").fit(X, Y), ValueError, "device='tpu'"),
         (lambda: MLPRegressor(callbacks=[3]).fit(X, Y), TypeError, "callbacks must be Callback"),
+        # a function is not a callback (it was "'builtin_function_or_method' object is not iterable")
+        (lambda: MLPRegressor(callbacks=print).fit(X, Y), TypeError,
+         r"callbacks=print: <built-in function print> is not a callback\. A callback is an object with "
+         r"on_fit_begin/on_epoch_end/on_fit_end methods.*LiveLossPlot\(\).*nnwidgets\.Callback.*"
+         r"a function is not one: call it from a Callback's on_epoch_end"),
+        (lambda: MLPRegressor(callbacks=[print]).fit(X, Y), TypeError,
+         r"<built-in function print> is not a callback.*call it from a Callback's on_epoch_end"),
+        (lambda: MLPRegressor(callbacks="LiveLossPlot").fit(X, Y), TypeError,
+         r"callbacks='LiveLossPlot': 'LiveLossPlot' is not a callback"),
+        (lambda: MLPRegressor(callbacks=[StopSignal]).fit(X, Y), TypeError,
+         r"callbacks=\[StopSignal\]: the class StopSignal is not a callback.*pass an instance, StopSignal\(\)"),
         # a fraction of a unit is not silently cut to 0 (a constant model) or 2
         (lambda: MLPRegressor(hidden_layer_sizes=[0.5]).fit(X, Y), ValueError,
          r"hidden_layer_sizes must be whole numbers.*\[0.5\]"),

@@ -1,0 +1,208 @@
+"""``nnwidgets course ...`` on bad input: one line naming the value and the fix, no traceback."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+from course_testlib import REPO
+
+
+def course(root, *args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "nnwidgets.cli", "course", "--course-root", str(root), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def one_line_error(out, prog):
+    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith(prog + ": ") and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    return out.stderr
+
+
+def empty_course(tmp_path) -> pathlib.Path:
+    """A course folder with the configuration and a1's authoring file, nothing built or graded."""
+    root = tmp_path / "course"
+    (root / "assignments").mkdir(parents=True)
+    (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text())
+    (root / "assignments" / "a1_regression.py").write_text((REPO / "assignments" / "a1_regression.py").read_text())
+    return root
+
+
+def without_venv_on_path() -> dict:
+    """The environment of `.venv/bin/nnwidgets ...` run without activating the venv."""
+    env = {k: v for k, v in os.environ.items() if k != "NNWIDGETS_GRADEBOOK_URL"}
+    venv_bin = str(pathlib.Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                                  if p and p != venv_bin) or "/usr/bin:/bin"
+    return env
+
+
+def test_grades_without_a_gradebook_says_so_and_creates_none(tmp_path):
+    """Reading grades never creates a gradebook: it used to, and when the venv
+    was not activated nbgrader's in-process `alembic` call failed halfway
+    ('No such file or directory: alembic'), leaving a gradebook.db without its
+    alembic version."""
+    root = empty_course(tmp_path)
+    for db in (None, f"sqlite:///{tmp_path / 'typo.db'}"):
+        out = course(root, *(["--db", db] if db else []), "grades", env=without_venv_on_path())
+        err = one_line_error(out, "nnwidgets course grades")
+        path = tmp_path / "typo.db" if db else root / "gradebook.db"
+        assert f"no gradebook at {str(path)!r}" in err and "nnwidgets course autograde" in err
+        assert "alembic" not in err
+        assert not path.exists()
+
+
+def test_nbgrader_finds_alembic_when_the_venv_is_not_activated(tmp_path, monkeypatch):
+    """nbgrader shells out to `alembic` to create a gradebook: it must come from
+    this Python's bin folder even when that folder is not on PATH."""
+    from nnwidgets.course.nbgrader_ops import add_student, open_gradebook
+
+    root = empty_course(tmp_path)
+    monkeypatch.setenv("PATH", without_venv_on_path()["PATH"])
+    add_student(root, "alice", f"sqlite:///{root / 'gradebook.db'}")
+    with open_gradebook(root, f"sqlite:///{root / 'gradebook.db'}") as gb:
+        assert [s.id for s in gb.students] == ["alice"]
+
+
+def test_a_bad_gradebook_is_one_line_and_left_alone(tmp_path):
+    import sqlite3
+
+    root = empty_course(tmp_path)
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    quiz = tmp_path / "quiz.sqlite"  # another application's database
+    with sqlite3.connect(quiz) as conn:
+        conn.execute("CREATE TABLE quiz_questions (id TEXT)")
+    conn.close()
+    before = quiz.read_bytes()
+    cases = [("nonsense", "is not a database URL"),
+             (f"sqlite:///{text}", "not an SQLite file"),
+             (f"sqlite:///{quiz}", "not an nbgrader gradebook (tables: quiz_questions)"),
+             (f"sqlite:///{tmp_path / 'nope' / 'gradebook.db'}", f"no folder {str(tmp_path / 'nope')!r}"),
+             ("mysql+nodriver://x/y", "use sqlite:///")]
+    for url, problem in cases:
+        for args in (["grades"], ["release", "a1_regression"], ["autograde", "a1_regression"]):
+            err = one_line_error(course(root, "--db", url, *args), f"nnwidgets course {args[0]}")
+            assert problem in err and "--db" in err, (url, args, err)
+    assert text.read_text() == "not a database\n" and quiz.read_bytes() == before
+    assert not (tmp_path / "nope").exists() and not (root / "release").exists()
+
+
+def test_an_unreachable_postgresql_gradebook_is_one_line(tmp_path):
+    import pytest
+
+    pytest.importorskip("psycopg")
+    root = empty_course(tmp_path)
+    err = one_line_error(course(root, "--db", "postgresql://grader:secret@127.0.0.1:1/course", "grades"),
+                         "nnwidgets course grades")
+    assert "cannot open the gradebook 'postgresql://grader:***@127.0.0.1:1/course'" in err
+    assert "secret" not in err and "refused" in err
+
+
+def test_an_unknown_assignment_lists_the_known_ones_and_suggests_the_closest(tmp_path):
+    root = empty_course(tmp_path)
+    (root / "assignments" / "a2_classification.py").write_text(
+        (REPO / "assignments" / "a2_classification.py").read_text())
+    for args in (["autograde", "a1_regresion"], ["release", "a1_regresion"],
+                 ["record-references", "a1_regresion"]):
+        err = one_line_error(course(root, *args), f"nnwidgets course {args[0]}")
+        assert "unknown assignment 'a1_regresion'; did you mean 'a1_regression'?" in err, err
+        assert "known: a1_regression, a2_classification" in err
+    err = one_line_error(course(root, "autograde", "zzz"), "nnwidgets course autograde")
+    assert "unknown assignment 'zzz'; known: a1_regression, a2_classification" in err and "did you mean" not in err
+    assert not (root / "source").exists() and not (root / "gradebook.db").exists()
+
+
+def test_grades_summary_counts_and_names_who_is_missing(tmp_path, monkeypatch, capsys):
+    """The instructor's summary under the table: counts in words, and by name
+    who has no submission, whose submission has no grade and whose written
+    answers wait for manual grading."""
+    import argparse
+
+    import pandas as pd
+
+    from nnwidgets.course import nbgrader_ops
+    from nnwidgets.course.cli import register
+
+    root = empty_course(tmp_path)
+    for student, assignment in [("alice", "a1_regression"), ("bob", "a1_regression"), ("carol", "a1_regression"),
+                                ("alice", "a2_classification"), ("bob", "a2_classification")]:
+        (root / "submitted" / student / assignment).mkdir(parents=True)
+    columns = ["student", "assignment", "score", "max_score", "code_score", "max_code_score",
+               "written_score", "max_written_score", "needs_manual_grade"]
+    frame = pd.DataFrame([("alice", "a1_regression", 10, 10, 8, 8, 2, 2, False),
+                          ("bob", "a1_regression", 5, 10, 5, 8, 0, 2, True),
+                          ("carol", "a1_regression", 8, 10, 8, 8, 0, 2, True),
+                          ("alice", "a2_classification", 3, 6, 3, 6, 0, 0, False)], columns=columns)
+    frame["auto_percent"] = 100 * frame["code_score"] / frame["max_code_score"]
+    monkeypatch.setattr(nbgrader_ops, "overview", lambda root, db_url=None: frame)
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["course", "--course-root", str(root), "grades"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "(s)" not in out
+    assert "3 students, 2 assignments, 4 graded submissions" in out
+    assert "-: no submission" in out
+    assert "No submission: carol (a2_classification)." in out
+    assert ("2 submissions still wait for manual grading in formgrader: bob (a1_regression), "
+            "carol (a1_regression)") in out
+    assert "Not graded: 1 submission under submitted/ has no grade: bob (a2_classification)" in out
+    assert "nnwidgets course autograde a2_classification --student bob" in out
+
+
+def test_autograde_summary_names_the_submissions_it_could_not_grade(tmp_path):
+    root = empty_course(tmp_path)
+    broken = root / "submitted" / "alice" / "a1_regression"
+    broken.mkdir(parents=True)
+    (broken / "a1_regression.ipynb").write_text('{"cells": [')
+    renamed = root / "submitted" / "bob" / "a1_regression"
+    renamed.mkdir(parents=True)
+    (renamed / "a1_regression-Copy1.ipynb").write_text("{}")
+    out = course(root, "autograde", "a1_regression")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "NOT GRADED" in out.stdout
+    assert ("2 of 2 submissions of a1_regression were not graded; fix them and run "
+            "`nnwidgets course autograde a1_regression --student STUDENT` again:") in out.stderr
+    assert "  alice: a1_regression.ipynb is not a readable notebook" in out.stderr
+    assert "  bob: no a1_regression.ipynb in" in out.stderr and "a1_regression-Copy1.ipynb" in out.stderr
+
+
+KEY_THAT_FAILS = """\
+# %% [meta]
+# title: a key with a mistake
+
+# %% [readonly] id=setup
+import math
+
+# %% [solution] id=ratio
+### BEGIN SOLUTION
+ratio = 1 / 0
+### END SOLUTION
+
+# %% [tests] id=test-ratio points=1
+assert abs(ratio - {{ref:ratio}}) < 1e-9
+"""
+
+
+def test_record_references_names_the_failing_cell_in_one_line(tmp_path):
+    root = tmp_path / "course"
+    (root / "assignments").mkdir(parents=True)
+    (root / "assignments" / "x1.py").write_text(KEY_THAT_FAILS)
+    err = one_line_error(course(root, "record-references", "x1", "--timeout", "60"),
+                         "nnwidgets course record-references")
+    where = f"{root / 'assignments' / 'x1.py'}:7"
+    assert f"the key of x1 failed in its cell at {where} (id=ratio): ZeroDivisionError: division by zero" in err
+    assert "nothing was recorded" in err
+    # a {{ref:NAME}} the key never defines
+    (root / "assignments" / "x1.py").write_text(KEY_THAT_FAILS.replace("1 / 0", "0.5").replace("ref:ratio", "ref:ratoi"))
+    err = one_line_error(course(root, "record-references", "x1", "--timeout", "60"),
+                         "nnwidgets course record-references")
+    assert "the key of x1 does not define the reference values its tests use" in err
+    assert "NameError: name 'ratoi' is not defined" in err
+    # a cell that runs past --timeout: interrupted, named, no kernel traceback
+    (root / "assignments" / "x1.py").write_text(KEY_THAT_FAILS.replace("ratio = 1 / 0", "import time; time.sleep(60)"))
+    err = one_line_error(course(root, "record-references", "x1", "--timeout", "2"),
+                         "nnwidgets course record-references")
+    assert f"failed in its cell at {where} (id=ratio): it ran longer than --timeout 2 s" in err
+    assert not (root / "assignments" / "references.json").exists() and not (root / "source").exists()
