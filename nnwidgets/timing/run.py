@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import itertools
 import linecache
+import os
 import re
 import sys
 import time
@@ -158,6 +159,11 @@ class TimingRun:
         import pandas as pd
 
         return pd.DataFrame(self.to_records())
+
+
+# %%gputime --threads above this many per CPU is refused: oversubscription
+# (2-4 per CPU) is worth showing; thousands of threads only break the process.
+MAX_THREADS_PER_CPU = 4
 
 
 def check_sizes(sizes) -> list[int] | None:
@@ -435,9 +441,15 @@ def _run(
     if clock not in ("sync", "events"):
         raise TimingOptionError("clock", f"clock={clock!r} is not a clock; use 'sync' (synchronize + host clock) "
                                          "or 'events' (CUDA events).")
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise TimingOptionError("threads", f"threads={threads!r} must be a whole number >= 1, "
                                            "or None to keep torch's setting.")
+    if threads is not None and threads > MAX_THREADS_PER_CPU * (os.cpu_count() or 1):
+        cpus = os.cpu_count() or 1
+        raise TimingOptionError(
+            "threads", f"threads={threads} is more than {MAX_THREADS_PER_CPU} per CPU of this machine ({cpus} "
+                       f"CPUs): use at most {MAX_THREADS_PER_CPU * cpus} (more only slows torch down, and "
+                       "thousands of threads can exhaust the process's memory).")
     for name, tol in (("rtol", rtol), ("atol", atol)):
         if tol is not None and (not isinstance(tol, (int, float)) or not tol >= 0):  # (NaN too)
             raise TimingOptionError(name, f"{name}={tol!r} must be a number >= 0, or None for the dtype's default.")

@@ -71,6 +71,7 @@ def test_setup_and_ipython_syntax_in_the_cell(ip):
         ("--sizes 1e400", "--sizes '1e400' must be whole numbers"),
         ("--atol nan", "--atol nan must be a number >= 0"),
         ("--warmup nan", "--warmup nan must be a number of seconds >= 0"),
+        ("--threads 100000", "is more than 4 per CPU of this machine"),
     ],
 )
 def test_misuse_is_a_one_line_usage_error_naming_the_option(ip, line, message):

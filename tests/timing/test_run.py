@@ -134,6 +134,8 @@ def test_time_function_factory():
         ({"dtype": "int8"}, "dtype='int8' is not supported"),
         ({"clock": "wall"}, "clock='wall'"),
         ({"threads": 0}, "threads=0"),
+        ({"threads": 100_000}, r"threads=100000 is more than 4 per CPU of this machine \(\d+ CPUs\): use at most"),
+        ({"threads": True}, "threads=True"),
         ({"rtol": -1.0}, "rtol=-1.0"),
     ],
 )
