@@ -42,6 +42,19 @@ def _port(text: str) -> int:
     return port
 
 
+def _max_batch(text: str) -> int:
+    """``--max-batch``: a whole number >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a batch size: give a whole number >= 1 (1 commits every answer on its own)"
+        )
+    return n
+
+
 def register(subparsers) -> None:
     from nnwidgets.cli import missing_subcommand
 
@@ -67,7 +80,7 @@ def register(subparsers) -> None:
     serve.add_argument("--instructor-token", default=os.environ.get("NNWIDGETS_QUIZ_INSTRUCTOR_TOKEN"),
                        help="instructor token (default: $NNWIDGETS_QUIZ_INSTRUCTOR_TOKEN, else one "
                             "generated once and kept in the database)")
-    serve.add_argument("--max-batch", type=int, default=5000,
+    serve.add_argument("--max-batch", type=_max_batch, default=5000,
                        help="most answers committed in one transaction (default 5000; 1 turns "
                             "group commit off, for comparison)")
     serve.set_defaults(func=_serve)

@@ -70,6 +70,8 @@ def check_question_id(qid) -> str:
 def check_student(student) -> str:
     if not isinstance(student, str) or not student.strip():
         raise InvalidInput("'student' must be a non-empty string")
+    if student != student.strip():  # ' alice' would be another student than 'alice'
+        raise InvalidInput(f"student id {student[:40]!r} has spaces at its start or end; use {student.strip()[:40]!r}")
     if len(student) > MAX_STUDENT_CHARS or _CONTROL.search(student):
         raise InvalidInput(
             f"invalid student id {student[:40]!r}: at most {MAX_STUDENT_CHARS} characters, "

@@ -39,7 +39,7 @@ import traitlets
 
 from nnwidgets.quiz import identity
 from nnwidgets.quiz.errors import QuizError
-from nnwidgets.quiz.questions import make_question
+from nnwidgets.quiz.questions import check_student, make_question
 
 _HERE = pathlib.Path(__file__).parent
 LETTERS = string.ascii_uppercase
@@ -130,6 +130,10 @@ class Asker(anywidget.AnyWidget):
             raise ValueError(exc.message) from None
         mode, url = _resolve_backend(server)
         sid = identity.student_id(student)
+        try:
+            check_student(sid)
+        except QuizError as exc:
+            raise ValueError(exc.message) from None
         super().__init__(
             qid=q.id,
             question=q.question,

@@ -81,6 +81,9 @@ def test_token_is_issued_once_per_student(server):
     assert status == 200 and body3["token"] == body["token"]  # the instructor can reissue
     status, anon = raw(server.url, "POST", "/api/quiz/students", "")
     assert status == 201 and anon["student"].startswith("anon-")
+    # ' name' would be a second student beside 'name': refused, nothing issued
+    status, spaced = raw(server.url, "POST", "/api/quiz/students", {"student": " " + name})
+    assert status == 400 and "spaces at its start or end" in spaced["error"]
 
 
 def test_student_cannot_answer_for_another(server, qid, student):

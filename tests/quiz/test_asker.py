@@ -75,6 +75,9 @@ def test_invalid_definitions_raise_clear_errors():
         Asker(id="q", question="Q?", answers=["a", "b"], correct="c")
     with pytest.raises(ValueError, match="out of range"):
         Asker(id="q", question="Q?", answers=["a", "b"], correct=2)
+    # ' alice' would answer as another student than 'alice'
+    with pytest.raises(ValueError, match="student id ' alice' has spaces at its start or end; use 'alice'"):
+        Asker(id="q", question="Q?", answers=["a", "b"], student=" alice")
 
 
 def test_the_token_reaches_the_browser_by_message_never_in_saved_widget_state(server):

@@ -103,6 +103,17 @@ def test_serve_with_a_bad_port_is_a_usage_error(tmp_path, port, problem):
     assert not db.exists()
 
 
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_serve_with_a_bad_max_batch_is_a_usage_error(tmp_path, value):
+    db = tmp_path / "q.sqlite"
+    out = nnw("serve", "--db", str(db), "--port", "0", "--max-batch", value, timeout=30)  # (0 was taken as 1)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("nnwidgets quiz serve: error: argument --max-batch: ")
+    assert repr(value) in last and "whole number >= 1" in last
+    assert not db.exists()
+
+
 def test_serve_does_not_create_the_folder_of_a_mistyped_db(tmp_path):
     db = tmp_path / "nope" / "class" / "quiz.sqlite"
     out = nnw("serve", "--db", str(db), "--port", "0", timeout=20)  # (it used to create both folders and serve)
