@@ -77,7 +77,11 @@ def _is_real(value) -> bool:
 
 
 def _type_name(value) -> str:
-    return "None" if value is None else f"a {type(value).__name__}"
+    """'a str', 'an int', 'None': the type of a value, for a message."""
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def _check_int(name, value, example, *, none_ok=""):

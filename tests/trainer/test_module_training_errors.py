@@ -94,7 +94,8 @@ def _fails_before_training(exc, match, net=None, X=X, y=Y_CLASS, **kwargs):
     ({"seed": "a"}, TypeError, r"^seed='a' must be an integer"),
     ({"seed": 2**70}, ValueError, r"^seed=1180591620717411303424 must be from 0 to 2\*\*64 - 1"),
     ({"seed": -1}, ValueError, r"^seed=-1 must be from 0 to 2\*\*64 - 1"),
-    ({"label": 3}, TypeError, r"^label=3 must be a string \(the run's name\) or None"),
+    ({"label": 3}, TypeError, r"^label=3 must be a string \(the run's name\) or None; got an int$"),
+    ({"shuffle": 0}, TypeError, r"^shuffle=0 must be True or False; got an int$"),  # (was "got a int")
 ])
 def test_bad_settings_are_named_before_training(kwargs, exc, match):
     _fails_before_training(exc, match, **kwargs)
