@@ -245,17 +245,34 @@ def _as_array(data, name):
 
 
 def _pandas_to_numpy(data, name):
-    """A DataFrame X: a text column is named; missing values (pd.NA) become NaN."""
+    """A DataFrame X as numbers: columns of numbers of any kind (object columns
+    holding numbers, numeric categories, nullable Int64/Float64 whose pd.NA
+    becomes NaN) are taken; a column that is not numbers (text, dates) is named."""
     if not (name.startswith("X") and hasattr(data, "columns")):
         return data.to_numpy()
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-    for column, dtype in data.dtypes.items():
-        if not (is_numeric_dtype(dtype) or is_bool_dtype(dtype)):
-            values = data[column].dropna()
+    plain = True
+    for position, (column, dtype) in enumerate(data.dtypes.items()):
+        if is_numeric_dtype(dtype) or is_bool_dtype(dtype):
+            plain = plain and isinstance(dtype, np.dtype)
+            continue
+        plain = False
+        values = data.iloc[:, position]
+        # dates and durations would become nanoseconds; text fails to convert
+        numbers = getattr(dtype, "kind", "O") not in "mM" and not hasattr(dtype, "freq")
+        if numbers:
+            try:
+                values.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):
+                numbers = False
+        if not numbers:
+            values = values.dropna()
             example = _plain(values.iloc[0]) if len(values) else None
             raise ValueError(f"{name}'s column {column!r} is not numeric (values such as {example!r}); encode it "
                              "(pd.get_dummies) or drop it")
+    if plain:  # numpy number columns: no copy to float64 (float32 stays float32)
+        return data.to_numpy()
     return data.to_numpy(dtype=np.float64, na_value=np.nan)
 
 

@@ -152,6 +152,29 @@ def test_data_in_every_usual_form_trains():
         assert res.epochs == 3 and 0 <= res.metrics["test_accuracy"] <= 1
 
 
+def test_data_frames_of_numbers_of_any_kind_train():
+    """A DataFrame column that holds numbers trains whatever its dtype: an
+    object column of numbers (a column assigned row by row, or read from a
+    mixed CSV), numeric categories, numbers written as text (as for a numpy X),
+    nullable Int64. They were 'X's column ... is not numeric (values such as
+    0.12)'. Dates still are not numbers (they would become nanoseconds)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    forms = {
+        "object": frame.assign(b=frame["b"].astype(object)),
+        "category": frame.assign(b=pd.Categorical(Y_CLASS)),
+        "text": frame.assign(b=frame["b"].astype(str)),
+        "Int64": frame.assign(b=pd.array(Y_CLASS, dtype="Int64")),
+    }
+    for kind, Xf in forms.items():
+        res = train_module(nn.Linear(3, 2), Xf, Y_CLASS, X_test=Xf, y_test=Y_CLASS, epochs=3, lr=0.5, seed=0)
+        assert res.epochs == 3, kind
+    for dates in (pd.date_range("2020-01-01", periods=len(X)), pd.to_timedelta(np.arange(len(X)), unit="s")):
+        _fails_before_training(ValueError, r"^X's column 'b' is not numeric \(values such as Time",
+                               X=frame.assign(b=dates))
+
+
 def _frame_with_missing_value():
     import pandas as pd
 
