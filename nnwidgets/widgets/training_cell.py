@@ -611,6 +611,8 @@ def _train_module(module, X, y, X_val, y_val, X_test, y_test, callbacks, label, 
         return result
     except ValueError as exc:
         msg = str(exc)
+        if "minibatch of one sample" in msg:  # batch norm: --batch-size 1, or a single sample in --data
+            raise TrainingCellError("--batch-size" if "batch_size=" in msg else "--data", msg) from exc
         for prefix, option in _MODULE_ERRORS:
             if msg.startswith(prefix):
                 raise TrainingCellError(option, msg) from exc

@@ -203,9 +203,15 @@ def test_text_progress_when_asked(ip, capsys):
         ("--data X,y", "nn.Sequential(nn.Linear(7, 3), nn.ReLU(), nn.Linear(3, 1))",
          "--data: X has 6 features per sample, but the module's first layer nn.Linear(7, 3) expects 7; "
          "build it with nn.Linear(6, 3)"),
+        # batch norm on minibatches of one sample: the option to change is --batch-size (it said --model)
+        ("--data X,y --batch-size 1 --loss mse", "nn.Sequential(nn.Linear(6, 3), nn.BatchNorm1d(3), nn.Linear(3, 1))",
+         "--batch-size: the module's BatchNorm1d layer cannot train on a minibatch of one sample"),
+        ("--data X1,y1 --loss mse", "nn.Sequential(nn.Linear(6, 3), nn.BatchNorm1d(3), nn.Linear(3, 1))",
+         "--data: the module's BatchNorm1d layer cannot train on a minibatch of one sample"),
     ],
 )
 def test_misuse_is_a_one_line_usage_error_naming_the_option(ip, line, cell, message):
+    ip.user_ns.update(X1=ip.user_ns["X"][:1], y1=ip.user_ns["y"][:1])  # a single sample
     with pytest.raises(UsageError) as info:
         nntrain(ip, line, cell)
     text = str(info.value)
