@@ -34,11 +34,26 @@ def _path_with_venv_bin(path: str) -> str:
     return bin_dir + os.pathsep + path if path else bin_dir
 
 
+def _home_expanded(url: str) -> str:
+    """A ``sqlite:///~/...`` URL with the home folder written out: SQLite takes
+    ``~`` as a folder's name, while :func:`check_gradebook` and the gradebook
+    readers expand it (nbgrader failed on a URL they had accepted)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+    except Exception:  # (not a URL: check_gradebook says so)
+        return url
+    if parsed.drivername.startswith("sqlite") and (parsed.database or "").startswith("~"):
+        return parsed.set(database=os.path.expanduser(parsed.database)).render_as_string(hide_password=False)
+    return url
+
+
 def _env(db_url: str | None, timeout: int | None) -> dict:
     env = dict(os.environ)
     env["PATH"] = _path_with_venv_bin(env.get("PATH", ""))
-    if db_url:
-        env["NNWIDGETS_GRADEBOOK_URL"] = db_url
+    if db_url or env.get("NNWIDGETS_GRADEBOOK_URL"):
+        env["NNWIDGETS_GRADEBOOK_URL"] = _home_expanded(db_url or env["NNWIDGETS_GRADEBOOK_URL"])
     if timeout:
         env["NNWIDGETS_CELL_TIMEOUT"] = str(timeout)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")

@@ -64,6 +64,24 @@ def test_nbgrader_finds_alembic_when_the_venv_is_not_activated(tmp_path, monkeyp
         assert [s.id for s in gb.students] == ["alice"]
 
 
+def test_a_gradebook_url_in_the_home_folder_is_the_same_file_for_nbgrader_and_the_readers(tmp_path, monkeypatch):
+    """sqlite:///~/gradebook.db passed check_gradebook (which expands ~) but
+    nbgrader, run in the course folder, took '~' as a folder there and failed
+    with SQLAlchemy's 'unable to open database file'."""
+    from nnwidgets.course.nbgrader_ops import add_student, check_gradebook, open_gradebook
+
+    root = empty_course(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    url = "sqlite:///~/gradebook.db"
+    check_gradebook(root, url, create=True)
+    add_student(root, "alice", url)
+    assert (home / "gradebook.db").exists() and not (root / "~").exists()
+    with open_gradebook(root, url) as gb:
+        assert [s.id for s in gb.students] == ["alice"]
+
+
 def test_a_bad_gradebook_is_one_line_and_left_alone(tmp_path):
     import sqlite3
 
