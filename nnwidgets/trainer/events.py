@@ -111,7 +111,7 @@ def _not_a_callback(given, cb) -> str:
     item = item if len(item) <= 80 else item[:77] + "..."
     message = (f"callbacks={_shown(given)}: {item} is not a callback. A callback is an object "
                "with on_fit_begin/on_epoch_end/on_fit_end methods, such as LiveLossPlot() or an instance "
-               "of a subclass of nnwidgets.Callback (callbacks must be Callback instances, one or a list)")
+               "of a subclass of nnwidgets.Callback; pass one callback or a list of them")
     if isinstance(cb, type):
         message += f"; {cb.__name__} is the class: pass an instance, {cb.__name__}()"
     elif callable(cb):

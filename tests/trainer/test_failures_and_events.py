@@ -49,7 +49,7 @@ def _quiet_convergence():
         (lambda: MLPRegressor(dtype="float16").fit(X, Y), ValueError,
          "dtype='float16' is not supported; use 'float32'.*'float64'.*'bfloat16'"),
         (lambda: MLPRegressor(device="tpu").fit(X, Y), ValueError, "device='tpu'"),
-        (lambda: MLPRegressor(callbacks=[3]).fit(X, Y), TypeError, "callbacks must be Callback"),
+        (lambda: MLPRegressor(callbacks=[3]).fit(X, Y), TypeError, r"callbacks=\[3\]: 3 is not a callback.*pass one callback or a list of them"),
         # a function is not a callback (it was "'builtin_function_or_method' object is not iterable")
         (lambda: MLPRegressor(callbacks=print).fit(X, Y), TypeError,
          r"callbacks=print: <built-in function print> is not a callback\. A callback is an object with "
