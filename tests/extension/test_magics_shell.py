@@ -517,6 +517,7 @@ def test_test_labels_unseen_in_training_are_named_before_training(ip, line, cell
     assert not hasattr(ip.user_ns["clf"], "coefs_") and len(RUNS) == 0  # nothing was trained
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_a_few_test_labels_unseen_in_training_are_a_warning_and_training_runs(ip):
     """A rare class that missed the training split by chance (here 5 of 120
     test samples) is a warning naming it: those samples count as errors, and
