@@ -49,10 +49,14 @@ class SyncClock(Clock):
 
 
 class CudaEventClock(Clock):
-    """CUDA events recorded on the current stream around the block; the time
-    is read after the end event has completed. Measures GPU time between the
-    two events (``triton.testing.do_bench`` does the same); use it for code
-    that only queues work on the current torch stream."""
+    """CUDA events recorded on the timed device's current stream around the
+    block; the time is read after the end event has completed. Measures GPU
+    time between the two events (``triton.testing.do_bench`` does the same);
+    use it for code that only queues work on the current torch stream.
+
+    The stream is the current stream *of the timed device*: ``Event.record()``
+    without a stream records on the current device's stream, which for
+    ``cuda:1`` (while ``cuda:0`` is current) would time an idle GPU."""
 
     def __init__(self, torch_device):
         import torch
@@ -62,11 +66,14 @@ class CudaEventClock(Clock):
         self._start = torch.cuda.Event(enable_timing=True)
         self._end = torch.cuda.Event(enable_timing=True)
 
+    def _stream(self):
+        return self._torch.cuda.current_stream(self._device)
+
     def start(self) -> None:
-        self._start.record()
+        self._start.record(self._stream())
 
     def stop(self) -> float:
-        self._end.record()
+        self._end.record(self._stream())
         self._end.synchronize()
         return self._start.elapsed_time(self._end) / 1000.0
 

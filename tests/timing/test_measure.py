@@ -178,3 +178,40 @@ def test_a_missing_device_is_a_clear_error():
     # "AssertionError: Torch not compiled with CUDA enabled"
     with pytest.raises(ValueError, match=r"cannot time on 'cuda:99': (no CUDA GPU is available|cuda:99 does not exist)"):
         measure(lambda: None, "cuda:99")
+
+
+def test_cuda_event_clock_records_on_the_timed_devices_stream(monkeypatch):
+    # Event.record() without a stream records on the *current* device's stream:
+    # timing cuda:1 while cuda:0 is current put both events on cuda:0, which
+    # measured an idle GPU. Simulated without a GPU: torch.cuda.Event and
+    # torch.cuda.current_stream are replaced by fakes that note the device.
+    import torch
+
+    from nnwidgets.timing import CudaEventClock
+
+    recorded = []
+
+    class FakeEvent:
+        def __init__(self, enable_timing=False):
+            self.stream = None
+
+        def record(self, stream=None):
+            self.stream = stream if stream is not None else torch.cuda.current_stream()
+            recorded.append(self.stream)
+
+        def synchronize(self):
+            pass
+
+        def elapsed_time(self, end):
+            return 1.0
+
+    def current_stream(device=None):
+        index = 0 if device is None or torch.device(device).index is None else torch.device(device).index
+        return f"stream of cuda:{index}"
+
+    monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
+    monkeypatch.setattr(torch.cuda, "current_stream", current_stream)
+    clock = CudaEventClock(torch.device("cuda:1"))
+    clock.start()
+    assert clock.stop() == pytest.approx(1e-3)
+    assert recorded == ["stream of cuda:1", "stream of cuda:1"]
