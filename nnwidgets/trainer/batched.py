@@ -120,7 +120,11 @@ def _available_bytes(device) -> int:
 
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
-        return int(free * 0.8)
+        # mem_get_info is the driver's view: memory that torch's caching
+        # allocator holds but no tensor uses (left by an earlier fit or chunk)
+        # counts as used there, yet this process can reuse it
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int((free + max(cached, 0)) * 0.8)
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
