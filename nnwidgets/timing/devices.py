@@ -131,11 +131,32 @@ def _blas_threads() -> int | None:
     return max(counts) if counts else None
 
 
+def _read(getter):
+    """A torch setting, or None where reading it raises."""
+    try:
+        return getter()
+    except (RuntimeError, AttributeError):
+        return None
+
+
 def _matmul_settings(torch) -> dict:
+    """float32 precision settings, read through torch's per-backend
+    ``fp32_precision`` (torch >= 2.9) where it exists: once TF32 is set with
+    that API (``torch.backends.cuda.matmul.fp32_precision = "tf32"``, as
+    torch's documentation now advises), the legacy getters
+    (``get_float32_matmul_precision()``, ``matmul.allow_tf32``) raise a
+    'mix of the legacy and new APIs' RuntimeError."""
+    mm = _read(lambda: torch.backends.cuda.matmul.fp32_precision)  # "tf32", "ieee", "none" (= not TF32)
+    conv = _read(lambda: torch.backends.cudnn.conv.fp32_precision)
+    tf32_matmul = (mm == "tf32") if mm is not None else _read(lambda: bool(torch.backends.cuda.matmul.allow_tf32))
+    tf32_cudnn = (conv == "tf32") if conv is not None else _read(lambda: bool(torch.backends.cudnn.allow_tf32))
+    precision = _read(torch.get_float32_matmul_precision)
+    if precision is None and mm is not None:
+        precision = f"cuda matmul: {mm}"
     return {
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
-        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
-        "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
+        "float32_matmul_precision": precision,
+        "tf32_matmul": tf32_matmul,
+        "tf32_cudnn": tf32_cudnn,
     }
 
 

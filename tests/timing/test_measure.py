@@ -215,3 +215,35 @@ def test_cuda_event_clock_records_on_the_timed_devices_stream(monkeypatch):
     clock.start()
     assert clock.stop() == pytest.approx(1e-3)
     assert recorded == ["stream of cuda:1", "stream of cuda:1"]
+
+
+def test_device_settings_survive_torchs_new_tf32_api():
+    # torch >= 2.9: after torch.backends.cuda.matmul.fp32_precision = "tf32" (the API
+    # torch's docs advise), get_float32_matmul_precision() and matmul.allow_tf32 raise
+    # 'mix of the legacy and new APIs'; describe() then lost every setting (the row
+    # showed hardware 'unknown (RuntimeError ...)') and, on a GPU, TF32 went unreported,
+    # so TF32 matmuls were held to float32's tolerance. Run apart: the setting is global.
+    import subprocess
+    import sys
+
+    import torch
+
+    if not hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        pytest.skip(f"torch {torch.__version__} has no fp32_precision API")
+    code = """
+import types, torch
+from nnwidgets.timing.devices import CPUDevice, CUDADevice
+torch.backends.cuda.matmul.fp32_precision = "tf32"
+cpu = CPUDevice().describe()
+assert cpu["tf32_matmul"] is True and cpu["hardware"] and cpu["torch_threads"] >= 1, cpu
+# a CUDA device simulated without a GPU: an Ampere-or-newer card with TF32 on
+torch.cuda.get_device_properties = lambda dev: types.SimpleNamespace(name="fake", major=9, minor=0,
+                                                                      total_memory=2**37)
+gpu = CUDADevice().describe()
+assert gpu["tf32"] is True and gpu["hardware"] == "fake", gpu
+torch.backends.cuda.matmul.fp32_precision = "ieee"
+assert CUDADevice().describe()["tf32"] is False
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
