@@ -49,10 +49,14 @@ class SyncClock(Clock):
 
 
 class CudaEventClock(Clock):
-    """CUDA events recorded on the current stream around the block; the time
-    is read after the end event has completed. Measures GPU time between the
-    two events (``triton.testing.do_bench`` does the same); use it for code
-    that only queues work on the current torch stream."""
+    """CUDA events recorded on the timed device's current stream around the
+    block; the time is read after the end event has completed. Measures GPU
+    time between the two events (``triton.testing.do_bench`` does the same);
+    use it for code that only queues work on the current torch stream.
+
+    The stream is the current stream *of the timed device*: ``Event.record()``
+    without a stream records on the current device's stream, which for
+    ``cuda:1`` (while ``cuda:0`` is current) would time an idle GPU."""
 
     def __init__(self, torch_device):
         import torch
@@ -62,11 +66,14 @@ class CudaEventClock(Clock):
         self._start = torch.cuda.Event(enable_timing=True)
         self._end = torch.cuda.Event(enable_timing=True)
 
+    def _stream(self):
+        return self._torch.cuda.current_stream(self._device)
+
     def start(self) -> None:
-        self._start.record()
+        self._start.record(self._stream())
 
     def stop(self) -> float:
-        self._end.record()
+        self._end.record(self._stream())
         self._end.synchronize()
         return self._start.elapsed_time(self._end) / 1000.0
 
@@ -124,11 +131,32 @@ def _blas_threads() -> int | None:
     return max(counts) if counts else None
 
 
+def _read(getter):
+    """A torch setting, or None where reading it raises."""
+    try:
+        return getter()
+    except (RuntimeError, AttributeError):
+        return None
+
+
 def _matmul_settings(torch) -> dict:
+    """float32 precision settings, read through torch's per-backend
+    ``fp32_precision`` (torch >= 2.9) where it exists: once TF32 is set with
+    that API (``torch.backends.cuda.matmul.fp32_precision = "tf32"``, as
+    torch's documentation now advises), the legacy getters
+    (``get_float32_matmul_precision()``, ``matmul.allow_tf32``) raise a
+    'mix of the legacy and new APIs' RuntimeError."""
+    mm = _read(lambda: torch.backends.cuda.matmul.fp32_precision)  # "tf32", "ieee", "none" (= not TF32)
+    conv = _read(lambda: torch.backends.cudnn.conv.fp32_precision)
+    tf32_matmul = (mm == "tf32") if mm is not None else _read(lambda: bool(torch.backends.cuda.matmul.allow_tf32))
+    tf32_cudnn = (conv == "tf32") if conv is not None else _read(lambda: bool(torch.backends.cudnn.allow_tf32))
+    precision = _read(torch.get_float32_matmul_precision)
+    if precision is None and mm is not None:
+        precision = f"cuda matmul: {mm}"
     return {
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
-        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
-        "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
+        "float32_matmul_precision": precision,
+        "tf32_matmul": tf32_matmul,
+        "tf32_cudnn": tf32_cudnn,
     }
 
 

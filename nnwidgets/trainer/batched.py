@@ -120,7 +120,11 @@ def _available_bytes(device) -> int:
 
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
-        return int(free * 0.8)
+        # mem_get_info is the driver's view: memory that torch's caching
+        # allocator holds but no tensor uses (left by an earlier fit or chunk)
+        # counts as used there, yet this process can reuse it
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int((free + max(cached, 0)) * 0.8)
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -129,6 +133,46 @@ def _available_bytes(device) -> int:
     except OSError:  # pragma: no cover - not Linux
         pass
     return 4 << 30
+
+
+def _is_out_of_memory(exc) -> bool:
+    import torch
+
+    return isinstance(exc, getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError)
+
+
+class _RunStart:
+    """What training a stack changes in a run before its first epoch is
+    recorded (the shuffle RNG and the optimiser state), kept so that a stack
+    that runs out of device memory can be trained again in smaller stacks."""
+
+    def __init__(self, run):
+        self.rng_state = run.rng.get_state()
+        self.opt_state = None if run.opt_state is None else dict(run.opt_state)
+        self.n_history = len(run.history)
+        self.n_iter = run.n_iter
+        self.stop_reason = run.stop_reason
+        self.warned = list(run.warned)
+
+    def untouched(self, run) -> bool:
+        """No epoch of this run was recorded (nor sent to its callbacks)."""
+        return len(run.history) == self.n_history and run.n_iter == self.n_iter
+
+    def restore(self, run) -> None:
+        run.rng.set_state(self.rng_state)
+        run.opt_state = None if self.opt_state is None else dict(self.opt_state)
+        run.stop_reason = self.stop_reason
+        run.warned = list(self.warned)
+
+
+def _release_cached_memory(device) -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if getattr(device, "type", None) == "cuda":
+        torch.cuda.empty_cache()
 
 
 def _dedupe_data(runs):
@@ -275,7 +319,11 @@ def fit_stack(estimators, datasets, *, callbacks=None, max_models_per_batch=None
     fold that misses classes gets the ``classes_`` scikit-learn would give it
     (models whose output layers then differ are trained in separate stacks).
     Batches are split automatically when K models would not fit in device
-    memory (``max_models_per_batch`` overrides). Returns the same estimator
+    memory (``max_models_per_batch`` overrides); a stack that still runs out
+    of device memory (``torch.OutOfMemoryError``) before its first epoch is
+    recorded is trained again as two half stacks, from the same start (shuffle
+    RNGs restored; each estimator's own callbacks see ``on_fit_begin`` again).
+    Returns the same estimator
     objects, fitted. Estimators that cannot be stacked (``can_stack`` is
     False, e.g. solver='lbfgs') are fitted one by one.
 
@@ -357,8 +405,9 @@ def fit_stack(estimators, datasets, *, callbacks=None, max_models_per_batch=None
             data_bytes = sum((r.X.size + r.Y.size) * item for r in data_keys.values())
             avail = _available_bytes(device) - data_bytes
             per_batch = max(1, int(avail // max(per_model, 1)))
-        for start in range(0, len(members), per_batch):
-            chunk = members[start: start + per_batch]
+        pending = [members[start: start + per_batch] for start in range(0, len(members), per_batch)]
+        while pending:
+            chunk = pending.pop(0)
             if interrupted:
                 for i in chunk:
                     runs[i].stop_reason = "interrupted"
@@ -372,9 +421,28 @@ def fit_stack(estimators, datasets, *, callbacks=None, max_models_per_batch=None
                 _train_parallel([chunk[w::n_par] for w in range(n_par)], runs, cbs,
                                 first.est._engine_kwargs(first._kw), train_runs)
             else:
-                with thread_budget(layer_units, bs, len(chunk_runs), device):
-                    train_runs(chunk_runs, callbacks=cbs, run_ids=chunk,
-                               **first.est._engine_kwargs(first._kw))
+                saved = [_RunStart(r) for r in chunk_runs]
+                retry = False
+                try:
+                    with thread_budget(layer_units, bs, len(chunk_runs), device):
+                        train_runs(chunk_runs, callbacks=cbs, run_ids=chunk,
+                                   **first.est._engine_kwargs(first._kw))
+                except Exception as exc:
+                    if not _is_out_of_memory(exc):
+                        raise
+                    # the stack did not fit (the memory estimate is rough, and
+                    # other processes share the GPU): before any epoch has been
+                    # recorded it is trained again as two half stacks
+                    if len(chunk) < 2 or not all(st.untouched(r) for st, r in zip(saved, chunk_runs)):
+                        raise
+                    retry = True
+                if retry:  # (outside the except block: its traceback holds the failed stack's tensors)
+                    for st, r in zip(saved, chunk_runs):
+                        st.restore(r)
+                    _release_cached_memory(device)
+                    half = (len(chunk) + 1) // 2
+                    pending[:0] = [chunk[:half], chunk[half:]]
+                    continue
             interrupted = any(r.stop_reason == "interrupted" for r in chunk_runs)
     for r in runs:
         r.est._finish_run(r, stacklevel=3)

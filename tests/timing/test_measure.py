@@ -178,3 +178,72 @@ def test_a_missing_device_is_a_clear_error():
     # "AssertionError: Torch not compiled with CUDA enabled"
     with pytest.raises(ValueError, match=r"cannot time on 'cuda:99': (no CUDA GPU is available|cuda:99 does not exist)"):
         measure(lambda: None, "cuda:99")
+
+
+def test_cuda_event_clock_records_on_the_timed_devices_stream(monkeypatch):
+    # Event.record() without a stream records on the *current* device's stream:
+    # timing cuda:1 while cuda:0 is current put both events on cuda:0, which
+    # measured an idle GPU. Simulated without a GPU: torch.cuda.Event and
+    # torch.cuda.current_stream are replaced by fakes that note the device.
+    import torch
+
+    from nnwidgets.timing import CudaEventClock
+
+    recorded = []
+
+    class FakeEvent:
+        def __init__(self, enable_timing=False):
+            self.stream = None
+
+        def record(self, stream=None):
+            self.stream = stream if stream is not None else torch.cuda.current_stream()
+            recorded.append(self.stream)
+
+        def synchronize(self):
+            pass
+
+        def elapsed_time(self, end):
+            return 1.0
+
+    def current_stream(device=None):
+        index = 0 if device is None or torch.device(device).index is None else torch.device(device).index
+        return f"stream of cuda:{index}"
+
+    monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
+    monkeypatch.setattr(torch.cuda, "current_stream", current_stream)
+    clock = CudaEventClock(torch.device("cuda:1"))
+    clock.start()
+    assert clock.stop() == pytest.approx(1e-3)
+    assert recorded == ["stream of cuda:1", "stream of cuda:1"]
+
+
+def test_device_settings_survive_torchs_new_tf32_api():
+    # torch >= 2.9: after torch.backends.cuda.matmul.fp32_precision = "tf32" (the API
+    # torch's docs advise), get_float32_matmul_precision() and matmul.allow_tf32 raise
+    # 'mix of the legacy and new APIs'; describe() then lost every setting (the row
+    # showed hardware 'unknown (RuntimeError ...)') and, on a GPU, TF32 went unreported,
+    # so TF32 matmuls were held to float32's tolerance. Run apart: the setting is global.
+    import subprocess
+    import sys
+
+    import torch
+
+    if not hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        pytest.skip(f"torch {torch.__version__} has no fp32_precision API")
+    code = """
+import types, torch
+from nnwidgets.timing.devices import CPUDevice, CUDADevice
+torch.backends.cuda.matmul.fp32_precision = "tf32"
+cpu = CPUDevice().describe()
+assert cpu["tf32_matmul"] is True and cpu["hardware"] and cpu["torch_threads"] >= 1, cpu
+# a CUDA device simulated without a GPU: an Ampere-or-newer card with TF32 on
+torch.cuda.get_device_properties = lambda dev: types.SimpleNamespace(name="fake", major=9, minor=0,
+                                                                      total_memory=2**37)
+gpu = CUDADevice().describe()
+assert gpu["tf32"] is True and gpu["hardware"] == "fake", gpu
+torch.backends.cuda.matmul.fp32_precision = "ieee"
+assert CUDADevice().describe()["tf32"] is False
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
