@@ -612,7 +612,10 @@ def train_module(
     if seed is not None:
         torch.manual_seed(int(seed))
     gen = torch.Generator(device=dev)
-    gen.manual_seed(int(seed) if seed is not None else int(torch.initial_seed() % (2**63)))
+    # without a seed the shuffle order comes from torch's global generator (as a
+    # DataLoader's does): each run differs, and torch.manual_seed repeats them
+    gen.manual_seed(int(seed) if seed is not None
+                    else int(torch.randint(0, 2**62, (1,), dtype=torch.int64).item()))
 
     # Data follow the module: X (and float targets) get the module's floating
     # dtype, float32 for a default module (float64 data are cast down), float64

@@ -69,6 +69,29 @@ def test_same_seed_same_curve(fmri):
     assert curves[0] == curves[1]
 
 
+def test_without_a_seed_each_run_shuffles_anew_and_manual_seed_repeats_them():
+    """Unseeded minibatch orders follow torch's global generator, as a
+    DataLoader's do: two runs in a row differ (they used to shuffle
+    identically: the order came from torch.initial_seed()), and the same
+    torch.manual_seed gives the same run again."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3)).astype(np.float32)
+    y = X.sum(axis=1)
+
+    def run():
+        net = nn.Linear(3, 1)
+        with torch.no_grad():  # the same start, so only the minibatch order can differ
+            net.weight.fill_(0.1)
+            net.bias.zero_()
+        return train_module(net, X, y, epochs=3, lr=0.05, loss="mse", batch_size=8).loss_curve
+
+    torch.manual_seed(5)
+    first, second = run(), run()
+    assert first != second
+    torch.manual_seed(5)
+    assert run() == first
+
+
 def test_minibatches_validation_and_adam():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 5)).astype(np.float32)
