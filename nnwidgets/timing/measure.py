@@ -4,8 +4,10 @@ The recipe (after ``torch.utils.benchmark.Timer.adaptive_autorange`` and
 ``triton.testing.do_bench``):
 
 1. **First call** timed on its own, synchronized: it includes one-off costs
-   (CUDA context creation, numba/torch.compile compilation, cuBLAS handle
-   creation, caches) and is reported apart from the steady state.
+   (numba/torch.compile compilation, cuBLAS handle creation, lazy module
+   loading, caches) and is reported apart from the steady state. The CUDA
+   context itself usually exists already by then (describing the device and
+   moving the inputs there create it), so it is not counted in the first call.
 2. **Timer overhead**: median of five empty synchronized blocks.
 3. **Warm-up and block size**: calls are run in blocks of ``number`` calls,
    growing ``number`` until one block takes at least ``min_run_time / 1000``
