@@ -612,10 +612,8 @@ def train_module(
     if seed is not None:
         torch.manual_seed(int(seed))
     gen = torch.Generator(device=dev)
-    # without a seed the shuffle order comes from torch's global generator (as a
-    # DataLoader's does): each run differs, and torch.manual_seed repeats them
-    gen.manual_seed(int(seed) if seed is not None
-                    else int(torch.randint(0, 2**62, (1,), dtype=torch.int64).item()))
+    if seed is not None:
+        gen.manual_seed(int(seed))
 
     # Data follow the module: X (and float targets) get the module's floating
     # dtype, float32 for a default module (float64 data are cast down), float64
@@ -744,6 +742,12 @@ def train_module(
 
     n = len(Xd)
     bs = n if batch_size is None else min(int(batch_size), n)
+    if seed is None and shuffle and bs < n:
+        # without a seed the minibatch order comes from torch's global generator,
+        # as a DataLoader's does: each run differs and torch.manual_seed repeats
+        # them (a full-batch run draws nothing, so a hand-written loop seeded the
+        # same way sees the same dropout masks)
+        gen.manual_seed(int(torch.randint(0, 2**62, (1,), dtype=torch.int64).item()))
     label = label or type(module).__name__
     dev_str = device_name(dev)
     settings = dict(
