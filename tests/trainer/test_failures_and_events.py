@@ -122,6 +122,19 @@ def test_divergence_stops_with_warning_and_keeps_finite_weights():
     assert np.isfinite(net64.predict(X_test)).all()
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_convergence_warning_points_at_the_students_fit_line(solver):
+    # a4 runs lbfgs with the lecture's max_iter=100: its warning showed
+    # ".../nnwidgets/trainer/estimators.py:509 ... self.n_iter_ = _check_optimize_result(...)"
+    net = MLPRegressor(hidden_layer_sizes=[5], solver=solver, max_iter=2, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net.fit(X, Y)
+    convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(convergence) == 1
+    assert convergence[0].filename == __file__, convergence[0].filename
+
+
 def test_divergence_in_a_stack_only_stops_that_model():
     Xd, yd = load_diabetes(return_X_y=True, scaled=False)
     ests = [MLPRegressor(hidden_layer_sizes=[20], random_state=1, max_iter=30, learning_rate_init=lr)
