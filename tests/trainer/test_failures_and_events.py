@@ -135,6 +135,18 @@ def test_convergence_warning_points_at_the_students_fit_line(solver):
     assert convergence[0].filename == __file__, convergence[0].filename
 
 
+def test_divergence_in_the_first_epoch_says_the_weights_are_the_initial_ones():
+    # a2's lr=1e6 on the protein data diverges at once: the warning said
+    # "keeps the weights of the last good epoch (0 epoch(s) trained)"
+    Xd, yd = load_diabetes(return_X_y=True, scaled=False)
+    net = MLPClassifier(hidden_layer_sizes=[20], learning_rate_init=1e6, random_state=1, max_iter=50)
+    with pytest.warns(TrainingDivergedWarning) as record:
+        net.fit(Xd, (yd > 140).astype(int))
+    assert net.n_iter_ == 0
+    message = str(record[0].message)
+    assert "initial (untrained) weights" in message and "epoch(s)" not in message
+
+
 def test_divergence_in_a_stack_only_stops_that_model():
     Xd, yd = load_diabetes(return_X_y=True, scaled=False)
     ests = [MLPRegressor(hidden_layer_sizes=[20], random_state=1, max_iter=30, learning_rate_init=lr)
