@@ -231,6 +231,9 @@ def test_help_lists_every_option(ip, capsys):
                    "--grid", "--model"):
         assert option in doc, option
     assert "%%nntrain --data X_train,y_train" in doc  # examples
+    # the sweeps ship with nnwidgets: the help said "(needs nnwidgets.trainer.sweeps)", which
+    # reads as something to install
+    assert "needs nnwidgets.trainer.sweeps" not in doc and "one run per combination" in doc
 
 
 def test_nnruns_table_and_charts(ip):
