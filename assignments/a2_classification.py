@@ -235,6 +235,9 @@ search.best_estimator_
 
 # %% [tests] id=test-mice-search points=2
 from nnwidgets.grading import check_fitted, check_trained_on, check_model_metric, check_value
+check_value(len(search.cv_results_['params']), 50, "number of C values searched")
+check_value(models[0].C, search.best_params_['C'], "models[0].C (the best C of the search)",
+            cause="replace models[0] with search.best_estimator_, retrained on the training set")
 check_fitted(models[0], "models[0]")
 check_trained_on(models[0], X_train, y_train, X_test, y_test, name="models[0]")
 check_model_metric(models[0], X_test, y_test, "accuracy", reported=test_accuracies[0], name="models[0]")

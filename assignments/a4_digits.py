@@ -30,6 +30,8 @@ digits.images[0]
 # Train `mlp`, an MLP with **one hidden layer of 16 neurons** (`solver="lbfgs"`, `max_iter=100`,
 # `alpha=1e-4`, `random_state=1`; the lecture also passed `learning_rate_init=0.1`, which lbfgs
 # ignores, and `verbose=10`, which we drop). Store its test accuracy in `mlp_accuracy`.
+# (lbfgs does not converge in 100 iterations on these unscaled pixels, so the fit prints a
+# `ConvergenceWarning`, "lbfgs failed to converge": expected here, keep `max_iter=100`.)
 
 # %% [solution] id=mlp16
 ### BEGIN SOLUTION

@@ -42,7 +42,7 @@ for ax, (name, values) in zip(axes, [("step (perceptron)", x > 0), ("sigmoid", 1
 # the sigmoid's slope is set by the weights: sigma(2x) is steeper, sigma(0.5x) flatter
 axes[1].plot(x, 1 / (1 + np.exp(-2 * x)), linewidth=2, label=r"$\sigma(2x)$")
 axes[1].plot(x, 1 / (1 + np.exp(-0.5 * x)), linewidth=2, label=r"$\sigma(0.5x)$")
-axes[1].legend(fontsize=8)
+axes[1].legend(fontsize=8);
 
 # %% [markdown]
 # ## Stochastic gradient descent

@@ -11,16 +11,57 @@ from nnwidgets.grading.metrics import compute_metric, metric_tolerance, predict
 from nnwidgets.grading.quiet import quiet
 
 _PLACEHOLDER_CAUSE = "the exercise still holds the placeholder `...` or was not run"
+_NONE_CAUSE = ("a function without `return` (or one that prints its result instead of returning "
+               "it) gives None, and so does a variable assigned its result; or the exercise was "
+               "not run")
 
 
 def _is_placeholder(value) -> bool:
     return value is Ellipsis or value is None
 
 
+def _placeholder_cause(value) -> str:
+    return _NONE_CAUSE if value is None else _PLACEHOLDER_CAUSE
+
+
+def _show(value, describe: bool = True) -> str:
+    """A value for a diagnostic line: one line, arrays shortened (a student's predictions
+    stored where a number belongs would otherwise fill the cell)."""
+    prefix = ""
+    if isinstance(value, np.ndarray) and value.size > 1:
+        with np.printoptions(threshold=8, edgeitems=3):
+            text = repr(value)
+        prefix = f"an array of shape {value.shape}: "
+    elif isinstance(value, (list, tuple)) and len(value) > 1:
+        text = repr(value)
+        prefix = f"a {type(value).__name__} of {len(value)} items: "
+    else:
+        text = repr(value)
+    text = " ".join(text.split())
+    text = text if len(text) <= 160 else text[:157] + "..."
+    return (prefix if describe else "") + text
+
+
+def _shape_words(shape) -> str:
+    return "one number" if shape == () else f"shape {shape}"
+
+
+def _shape_cause(expected_shape, found_shape) -> str:
+    if expected_shape == ():
+        return "a list or array was given where one number belongs (sum it, count it, or take one entry)"
+    if 0 in tuple(found_shape):
+        return "it is empty: nothing was added to it (did the cell that fills it run without an error?)"
+    if found_shape == ():
+        return f"one number was given where an array of shape {expected_shape} belongs"
+    if tuple(found_shape) == tuple(expected_shape)[::-1]:
+        return "the array is transposed (rows and columns swapped)"
+    return f"the array has {int(np.prod(found_shape))} entries in shape {found_shape}, not shape {expected_shape}"
+
+
 def check_fitted(model, name: str = "model") -> None:
     """``model`` is a fitted scikit-learn estimator (or a torch module / search with a best model)."""
     if _is_placeholder(model):
-        fail(f"{name} should be a fitted model", "a fitted estimator", repr(model), _PLACEHOLDER_CAUSE)
+        fail(f"{name} should be a fitted model", "a fitted estimator", repr(model), _placeholder_cause(model))
     if hasattr(model, "parameters") and callable(model.parameters):  # torch.nn.Module
         return
     if not hasattr(model, "fit"):
@@ -125,9 +166,10 @@ def check_model_metric(model, X, y, metric: str = "accuracy", *, expected=None, 
                  "the model was trained on different features (columns, scaling or shape)")
     if reported is not None or reported is Ellipsis:
         if _is_placeholder(reported):
-            fail(f"the reported {metric}", f"{value:.10g}", repr(reported), _PLACEHOLDER_CAUSE)
+            fail(f"the reported {metric}", f"{value:.10g}", repr(reported), _placeholder_cause(reported))
         if not isinstance(reported, numbers.Real) and np.ndim(reported) != 0:
-            fail(f"the reported {metric} should be one number", f"{value:.10g}", repr(reported))
+            fail(f"the reported {metric} should be one number", f"{value:.10g}", _show(reported),
+                 f"store the {metric} (one number), not the predictions or a list")
         if abs(float(reported) - value) > max(1e-9, 1e-9 * abs(value)):
             fail(f"the reported {metric} does not match {name}'s predictions on the held-out data",
                  f"{value:.10g} (recomputed from {name})", float(reported),
@@ -160,17 +202,20 @@ def check_value(found, expected, name: str, *, rtol: float = 1e-6, atol: float =
                 cause: str | None = None) -> None:
     """A number (or array) computed by the student matches ``expected`` within rtol/atol."""
     if _is_placeholder(found):
-        fail(name, expected, repr(found), _PLACEHOLDER_CAUSE)
+        fail(name, expected, repr(found), _placeholder_cause(found))
     try:
         found_arr = np.asarray(found, dtype=float)
     except (TypeError, ValueError):
-        fail(f"{name} should be numeric", expected, repr(found))
+        fail(f"{name} should be numeric", expected, _show(found))
     expected_arr = np.asarray(expected, dtype=float)
     if found_arr.shape != expected_arr.shape:
         if found_arr.size == expected_arr.size == 1:
             found_arr = found_arr.reshape(expected_arr.shape)
         else:
-            fail(f"{name} has the wrong shape", expected_arr.shape, found_arr.shape, cause)
+            # the cause given by the test is about wrong values; a wrong shape has its own
+            fail(f"{name} has the wrong shape", _shape_words(expected_arr.shape),
+                 _shape_words(found_arr.shape) + (f": {_show(found, describe=False)}" if found_arr.size else " (empty)"),
+                 _shape_cause(expected_arr.shape, found_arr.shape))
     if not np.allclose(found_arr, expected_arr, rtol=rtol, atol=atol, equal_nan=True):
         fail(name, expected if np.ndim(expected) == 0 else expected_arr,
              found if np.ndim(found) == 0 else found_arr, cause)
@@ -179,6 +224,21 @@ def check_value(found, expected, name: str, *, rtol: float = 1e-6, atol: float =
 def check_array(found, expected, name: str, **kwargs) -> None:
     """Alias of :func:`check_value` for arrays (shape and values)."""
     check_value(found, expected, name, **kwargs)
+
+
+def _answer_form_cause(answer, choices) -> str:
+    """Why an answer is not one of the choices: most often text where numbers are expected, or
+    the other way round (``'330'`` for ``330``, ``'1,1,1,0'`` where the index 4 is asked for)."""
+    numbers_asked = all(isinstance(c, numbers.Number) for c in choices)
+    if numbers_asked and isinstance(answer, str):
+        if answer.strip() in [str(c) for c in choices]:
+            return f"the choices are numbers: write {answer.strip()} without quotes"
+        if all(isinstance(c, numbers.Integral) for c in choices) and list(choices) == list(range(len(choices))):
+            return f"answer with the number (index) of the choice, 0 to {len(choices) - 1}, not its text"
+        return "the choices are numbers: answer with one of them, without quotes"
+    if all(isinstance(c, str) for c in choices) and not isinstance(answer, str):
+        return "the choices are text: answer with one of them in quotes, e.g. " + repr(choices[0])
+    return "not one of the choices"
 
 
 def check_answer(answer, correct, question: str, choices=None) -> None:
@@ -195,7 +255,8 @@ def check_answer(answer, correct, question: str, choices=None) -> None:
         return value.strip().lower() if isinstance(value, str) else value
 
     if choices is not None and norm(answer) not in [norm(c) for c in choices]:
-        fail(question, "one of " + repr(list(choices)), repr(answer), "not one of the choices")
+        fail(question, "one of " + repr(list(choices)), repr(answer),
+             _answer_form_cause(answer, list(choices)))
     if correct is None:  # visible test: only the form of the answer is checked
         return
     accepted = correct if isinstance(correct, (list, tuple, set)) else [correct]

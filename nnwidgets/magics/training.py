@@ -50,7 +50,7 @@ class TrainingMagics(Magics):
     @argument("--seed", "-s", type=int, help="seed Python, NumPy and torch before the cell body runs")
     @argument("--label", "-l", help="name of the run in %%nnruns")
     @argument("--out", metavar="VAR", help="variable that receives the result")
-    @argument("--grid", metavar="SPEC", help="sweep, e.g. 'lr=0.1,0.01;alpha=1e-4,1e-3' (needs nnwidgets.trainer.sweeps)")
+    @argument("--grid", metavar="SPEC", help="sweep an estimator's settings, e.g. 'lr=0.1,0.01;alpha=1e-4,1e-3' (option or parameter names): one run per combination, each in %%nnruns")
     @argument("--progress", default="auto", help="auto, widget, text or none")
     @argument("--quiet", "-q", action="store_true", help="do not display the result (use with --out)")
     @line_cell_magic

@@ -52,6 +52,8 @@ from nnwidgets.trainer.events import CallbackList, History
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
 
 
+_LBFGS_STACKLEVEL = 5
+
 class TrainingDivergedWarning(RuntimeWarning):
     """The training loss became non-finite; training stopped early."""
 
@@ -423,6 +425,8 @@ class BaseMLP(BaseEstimator):
             )
         return self
 
+    # warnings of _fit_lbfgs point at the caller of fit(): _fit_lbfgs <- _fit <- fit <- the
+    # _fit_context wrapper <- the student's line
     def _fit_lbfgs(self, run):
         import torch
 
@@ -497,7 +501,8 @@ class BaseMLP(BaseEstimator):
             xs = state["x"] if state["x"] is not None else x0
             warnings.warn(
                 "Training interrupted by user (KeyboardInterrupt): the model keeps the weights of "
-                "the last completed L-BFGS iteration and its history.", UserWarning, stacklevel=3)
+                "the last completed L-BFGS iteration and its history.", UserWarning,
+                stacklevel=_LBFGS_STACKLEVEL)
             self.n_iter_ = state["it"]
             self.loss_ = loss_grad(xs)[0]
             final = xs
@@ -506,7 +511,13 @@ class BaseMLP(BaseEstimator):
             if state["reason"] == "stopped":
                 self.n_iter_ = min(opt_res.nit, self.max_iter)
             else:
-                self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
+                # scikit-learn's helper warns at its caller (this file); the warning belongs to
+                # the student's .fit(...) line, as the adam/sgd ones do (_finish_run)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
+                for w in caught:
+                    warnings.warn(w.message, w.category, stacklevel=_LBFGS_STACKLEVEL)
             self.loss_ = float(opt_res.fun)
             final = opt_res.x
             reason = state["reason"] if state["reason"] == "stopped" else (

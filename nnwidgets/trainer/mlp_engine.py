@@ -1045,10 +1045,13 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                         what = (f"became non-finite ({loss_k})" if not finite else
                                 f"exploded to {loss_k:.3g}, {loss_k / max(loss0, 1e-12):.1e} times its "
                                 f"value at the start of training ({loss0:.3g})")
+                        done = book["n_iter_total"]
+                        kept = ("its initial (untrained) weights: no epoch finished" if done == 0 else
+                                f"the weights of the last good epoch ({done} epoch"
+                                f"{'' if done == 1 else 's'} trained)")
                         r.warned.append(
-                            f"Training diverged at epoch {book['n_iter_total'] + 1}: the training loss "
-                            f"{what}. The model keeps the weights of the last good epoch "
-                            f"({book['n_iter_total']} epoch(s) trained). Use a smaller learning_rate_init "
+                            f"Training diverged at epoch {done + 1}: the training loss "
+                            f"{what}. The model keeps {kept}. Use a smaller learning_rate_init "
                             f"(got {h['learning_rate_init']:g}; the default is 0.001).")
                         continue
                     good_rows.append(j)

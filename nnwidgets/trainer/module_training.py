@@ -58,6 +58,11 @@ _NEAR_NAMES = {
 }
 
 
+class ModuleOutputError(TypeError, ValueError):
+    """module(X) is not a tensor (a forward() without ``return`` gives None). A TypeError, and a
+    ValueError so that %%nntrain reports it in one line naming --model, as its other module errors."""
+
+
 def _did_you_mean(name: str, value: str, choices) -> str:
     """' did you mean 'sgd'?' for a misspelt name, '' when nothing is near."""
     key = value.lower().replace("-", "_").replace(" ", "")
@@ -655,7 +660,10 @@ def train_module(
         finally:
             module.train(was_training)
     if not isinstance(probe, torch.Tensor):
-        raise TypeError(f"module(X) must return a tensor, got {type(probe).__name__}")
+        got = "None" if probe is None else f"a {type(probe).__name__}"
+        why = (": forward() has no `return` (or returns nothing); end it with `return` and the output"
+               if probe is None else ": forward() must return the output tensor (one row per sample)")
+        raise ModuleOutputError(f"the module returned {got}, not a tensor{why}")
     if rows > 1 and (probe.ndim == 0 or probe.shape[0] != rows):
         hint = (f"; X is 1-D (shape {tuple(Xd.shape)}): pass X of shape (n_samples, n_features)"
                 if Xd.ndim == 1 else "")

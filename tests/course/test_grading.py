@@ -120,3 +120,44 @@ def test_check_value_and_answer(capsys):
     out = _fails(capsys, check_answer, "classification", "regression", "q")
     assert "regression" not in out.split("found")[0].split("expected")[-1]  # no answer leaked
     _fails(capsys, check_answer, "maybe", None, "q", ["yes", "no"])
+
+
+def test_none_from_a_function_without_return_is_named(capsys):
+    def n_params(model):
+        sum(c.size for c in model)  # no return: the student's most common slip
+    out = _fails(capsys, check_value, n_params([np.ones(3)]), 3, "n_params(mlp)")
+    assert "found:    None" in out and "without `return`" in out
+    assert "placeholder `...`" not in out
+    out = _fails(capsys, check_value, ..., 3, "n_params(mlp)")
+    assert "placeholder `...`" in out
+
+
+def test_wrong_shape_says_what_was_given_and_keeps_the_value_cause_out(capsys):
+    # a list of sizes where the count belongs: the test's cause (about a wrong count) would mislead
+    out = _fails(capsys, check_value, [1184, 26], 1210, "mlp_n_params(mlp)",
+                 cause="count the biases (intercepts_) too")
+    assert "expected: one number" in out and "[1184, 26]" in out
+    assert "count the biases" not in out and "where one number belongs" in out
+    out = _fails(capsys, check_value, np.ones((4, 3)), np.ones((3, 4)), "dW1")
+    assert "transposed" in out
+    out = _fails(capsys, check_value, [], [1e-6, 1e-3, 1, 1e6], "learning rates tried")
+    assert "empty" in out
+
+
+def test_predictions_reported_as_the_metric_are_shortened(split, capsys):
+    X_train, X_test, y_train, y_test = split
+    model = LogisticRegression().fit(X_train, y_train)
+    out = _fails(capsys, check_model_metric, model, np.tile(X_test, (20, 1)), np.tile(y_test, 20),
+                 "accuracy", reported=model.predict(np.tile(X_test, (20, 1))))
+    found = [line for line in out.splitlines() if line.strip().startswith("found:")]
+    assert len(out.splitlines()) == 4 and len(found[0]) < 250 and "shape (720,)" in found[0]
+    assert "not the predictions" in out
+
+
+def test_answer_of_the_wrong_type_says_how_to_write_it(capsys):
+    out = _fails(capsys, check_answer, "330", None, "quiz bpcnt", [30, 100, 300, 330, 600])
+    assert "write 330 without quotes" in out
+    out = _fails(capsys, check_answer, "1,1,1,0", None, "quiz nand", range(5))
+    assert "index" in out and "0 to 4" in out
+    out = _fails(capsys, check_answer, 2, None, "quiz lrcolor", ["blue", "orange", "red", "green"])
+    assert "in quotes" in out

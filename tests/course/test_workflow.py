@@ -186,3 +186,17 @@ def test_autograde_command_grades_everyone_despite_broken_submissions(tmp_path, 
     table = capsys.readouterr().out
     assert table.count("not graded") >= 2 and "100.0" in table
     assert "Written answers" in table  # the hand-graded points are said to be left out
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_visible_test_fails_on_the_untouched_release(assignment):
+    """A student who runs a test cell before doing its exercise sees it fail: `nnwidgets course
+    release` tags the cells that raise in the students' copy, so every autograded test cell of
+    the committed release must carry the tag. (a2's test of exercise 4 passed untouched: the
+    untuned SVC already sat in models[0], fitted and with its accuracy in test_accuracies[0].)"""
+    from nnwidgets.course.release_tags import TAG
+
+    release = read_nb(REPO / "release" / assignment / f"{assignment}.ipynb")
+    passing = [grade_id for grade_id in graded_ids(release)
+               if TAG not in cell_by_id(release, grade_id).metadata.get("tags", [])]
+    assert not passing, f"visible tests that pass before the exercise is done: {passing}"

@@ -203,6 +203,10 @@ def test_text_progress_when_asked(ip, capsys):
         ("--data X,y", "nn.Sequential(nn.Linear(7, 3), nn.ReLU(), nn.Linear(3, 1))",
          "--data: X has 6 features per sample, but the module's first layer nn.Linear(7, 3) expects 7; "
          "build it with nn.Linear(6, 3)"),
+        # a forward() without return: was a TypeError with a traceback through nnwidgets' frames
+        ("--data X,y", "class NoReturn(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                       "        self.l = nn.Linear(6, 1)\n    def forward(self, x):\n        self.l(x)\nNoReturn()",
+         "--model: the module returned None, not a tensor: forward() has no `return`"),
         # batch norm on minibatches of one sample: the option to change is --batch-size (it said --model)
         ("--data X,y --batch-size 1 --loss mse", "nn.Sequential(nn.Linear(6, 3), nn.BatchNorm1d(3), nn.Linear(3, 1))",
          "--batch-size: the module's BatchNorm1d layer cannot train on a minibatch of one sample"),
@@ -227,6 +231,9 @@ def test_help_lists_every_option(ip, capsys):
                    "--grid", "--model"):
         assert option in doc, option
     assert "%%nntrain --data X_train,y_train" in doc  # examples
+    # the sweeps ship with nnwidgets: the help said "(needs nnwidgets.trainer.sweeps)", which
+    # reads as something to install
+    assert "needs nnwidgets.trainer.sweeps" not in doc and "one run per combination" in doc
 
 
 def test_nnruns_table_and_charts(ip):

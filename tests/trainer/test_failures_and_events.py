@@ -122,6 +122,31 @@ def test_divergence_stops_with_warning_and_keeps_finite_weights():
     assert np.isfinite(net64.predict(X_test)).all()
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_convergence_warning_points_at_the_students_fit_line(solver):
+    # a4 runs lbfgs with the lecture's max_iter=100: its warning showed
+    # ".../nnwidgets/trainer/estimators.py:509 ... self.n_iter_ = _check_optimize_result(...)"
+    net = MLPRegressor(hidden_layer_sizes=[5], solver=solver, max_iter=2, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net.fit(X, Y)
+    convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(convergence) == 1
+    assert convergence[0].filename == __file__, convergence[0].filename
+
+
+def test_divergence_in_the_first_epoch_says_the_weights_are_the_initial_ones():
+    # a2's lr=1e6 on the protein data diverges at once: the warning said
+    # "keeps the weights of the last good epoch (0 epoch(s) trained)"
+    Xd, yd = load_diabetes(return_X_y=True, scaled=False)
+    net = MLPClassifier(hidden_layer_sizes=[20], learning_rate_init=1e6, random_state=1, max_iter=50)
+    with pytest.warns(TrainingDivergedWarning) as record:
+        net.fit(Xd, (yd > 140).astype(int))
+    assert net.n_iter_ == 0
+    message = str(record[0].message)
+    assert "initial (untrained) weights" in message and "epoch(s)" not in message
+
+
 def test_divergence_in_a_stack_only_stops_that_model():
     Xd, yd = load_diabetes(return_X_y=True, scaled=False)
     ests = [MLPRegressor(hidden_layer_sizes=[20], random_state=1, max_iter=30, learning_rate_init=lr)
