@@ -204,10 +204,15 @@ def _who(pairs, limit: int = 10) -> str:
 def cmd_grades(args) -> int:
     import pandas as pd
 
+    from nnwidgets.course import nbgrader_ops
     from nnwidgets.course.nbgrader_ops import overview, ungraded_submissions
 
     root = _root(args)
     frame = overview(root, args.db)
+    try:  # the roster: a student who submitted nothing at all is a row of '-'
+        roster = nbgrader_ops.students(root, args.db)
+    except (FileNotFoundError, ValueError):
+        roster = []
     missing = ungraded_submissions(root, frame)
     if frame.empty and not missing:
         print("the gradebook has no graded submissions yet")
@@ -219,6 +224,10 @@ def cmd_grades(args) -> int:
     shown = table.round(1).astype(object) if table is not None else pd.DataFrame(dtype=object)
     for student, assignment in missing:
         shown.loc[student, assignment] = "not graded"
+    if len(shown.columns):
+        for student in roster:
+            if student not in shown.index:
+                shown.loc[student, shown.columns[0]] = None
     shown = shown.sort_index().sort_index(axis=1)
     absent = [(student, assignment) for student in shown.index for assignment in shown.columns
               if pd.isna(shown.loc[student, assignment])]

@@ -262,6 +262,13 @@ def overview(root: pathlib.Path, db_url: str | None = None):
     return frame
 
 
+def students(root: pathlib.Path, db_url: str | None = None) -> list[str]:
+    """The gradebook's students (``nbgrader db student add`` / ``import``, and
+    everyone autograded), so that a student with no submission at all is listed."""
+    with open_gradebook(root, db_url) as gb:
+        return sorted(s.id for s in gb.students)
+
+
 def ungraded_submissions(root: pathlib.Path, frame) -> list[tuple[str, str]]:
     """(student, assignment) pairs with a folder under ``submitted/`` but no
     graded submission in ``frame`` (see :func:`overview`): not autograded yet,

@@ -224,3 +224,32 @@ def test_record_references_names_the_failing_cell_in_one_line(tmp_path):
                          "nnwidgets course record-references")
     assert f"failed in its cell at {where} (id=ratio): it ran longer than --timeout 2 s" in err
     assert not (root / "assignments" / "references.json").exists() and not (root / "source").exists()
+
+
+def test_grades_lists_a_student_of_the_roster_who_submitted_nothing(tmp_path, monkeypatch, capsys):
+    """A student added with `nbgrader db student add` (the class roster) who
+    submitted nothing is a row of '-', named under the table: the instructor
+    sees who is missing, not only who handed something in."""
+    import argparse
+
+    import pandas as pd
+
+    from nnwidgets.course import nbgrader_ops
+    from nnwidgets.course.cli import register
+
+    root = empty_course(tmp_path)
+    (root / "submitted" / "alice" / "a1_regression").mkdir(parents=True)
+    columns = ["student", "assignment", "score", "max_score", "code_score", "max_code_score",
+               "written_score", "max_written_score", "needs_manual_grade"]
+    frame = pd.DataFrame([("alice", "a1_regression", 8, 8, 8, 8, 0, 0, False)], columns=columns)
+    frame["auto_percent"] = 100 * frame["code_score"] / frame["max_code_score"]
+    monkeypatch.setattr(nbgrader_ops, "overview", lambda root, db_url=None: frame)
+    monkeypatch.setattr(nbgrader_ops, "students", lambda root, db_url=None: ["alice", "dave"])
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["course", "--course-root", str(root), "grades"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "2 students, 1 assignment, 1 graded submission" in out
+    assert any(line.split() == ["dave", "-"] for line in out.splitlines()), out
+    assert "No submission: dave (a1_regression)." in out
