@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 import sys
 import time
 
@@ -109,20 +110,38 @@ def _submission_problem(folder: pathlib.Path, assignment: str) -> str | None:
                     f"rename the student's notebook to {assignment}.ipynb and run again")
         return f"no {assignment}.ipynb in {folder}"
     try:
-        json.loads(notebook.read_text(encoding="utf-8"))
+        content = json.loads(notebook.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         return f"{notebook.name} is not a readable notebook (not valid JSON: {exc})"
+    cells = content.get("cells") if isinstance(content, dict) else None
+    ids = [((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
+           for cell in cells or [] if isinstance(cell, dict)]
+    twice = sorted({i for i in ids if i and ids.count(i) > 1})
+    if twice:
+        return (f"{notebook.name} has the graded cell{'s' if len(twice) > 1 else ''} "
+                f"{', '.join(repr(i) for i in twice)} more than once (a copied cell keeps its nbgrader id), "
+                f"which nbgrader cannot grade; delete the copy in {notebook} (keep the student's answer) "
+                "and run again")
     return None
 
 
 def nbgrader_reason(output: str) -> str:
     """The line of nbgrader's output that says why it failed."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    if any("DeadKernelError" in ln or "Kernel died" in ln for ln in lines):
+        return ("the kernel died while running the notebook (the student's code ended the Python process, "
+                "e.g. with os._exit(), or it ran out of memory), so nbgrader recorded no grade; find that "
+                "cell in the submitted notebook, comment it out (or grade it by hand) and run again")
     for marker in ("Skipping unknown notebook", "No notebooks were matched", "NotJSONError",
                    "JSONDecodeError", "CellTimeoutError", "DeadKernelError"):
         hit = next((ln for ln in lines if marker in ln), None)
         if hit:
             return hit
+    # the exception under nbgrader's traceback says more than its closing
+    # "Please see the above traceback" line
+    raised = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception)\b.*:", ln)]
+    if raised:
+        return raised[-1]
     errors = [ln for ln in lines if "Error" in ln or ln.startswith("[AutogradeApp | ERROR]")]
     return (errors or lines or ["no output"])[-1]
 

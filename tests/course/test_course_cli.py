@@ -253,3 +253,42 @@ def test_grades_lists_a_student_of_the_roster_who_submitted_nothing(tmp_path, mo
     assert "2 students, 1 assignment, 1 graded submission" in out
     assert any(line.split() == ["dave", "-"] for line in out.splitlines()), out
     assert "No submission: dave (a1_regression)." in out
+
+
+def test_a_copied_graded_cell_is_named_with_the_fix_before_nbgrader_runs(tmp_path):
+    """A student who copy-pasted a test cell hands in two cells with one
+    nbgrader id; nbgrader fails on it with 'KeyError: grade_id' under 'Please
+    see the above traceback'. The instructor gets the cell's id and the fix."""
+    import json
+
+    root = empty_course(tmp_path)
+    folder = root / "submitted" / "eve" / "a1_regression"
+    folder.mkdir(parents=True)
+    cell = {"cell_type": "code", "execution_count": None, "outputs": [], "source": "check()",
+            "metadata": {"nbgrader": {"grade": True, "grade_id": "test-lr", "points": 2, "solution": False,
+                                      "locked": True, "schema_version": 3}}}
+    notebook = {"cells": [cell, cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (folder / "a1_regression.ipynb").write_text(json.dumps(notebook))
+    out = course(root, "autograde", "a1_regression")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert ("eve: a1_regression.ipynb has the graded cell 'test-lr' more than once (a copied cell keeps "
+            "its nbgrader id)") in out.stderr
+    assert "delete the copy in" in out.stderr
+
+
+def test_nbgrader_reason_names_the_exception_and_a_dead_kernel():
+    from nnwidgets.course.cli import nbgrader_reason
+
+    tail = ("[AutogradeApp | ERROR] There was an error processing assignment 'a4_digits' for student 'eve'\n"
+            "[AutogradeApp | ERROR] Please see the the above traceback for details on the specific errors "
+            "on the above failures.\n")
+    keyerror = ("[AutogradeApp | ERROR] Traceback (most recent call last):\n"
+                "      File \"/x/nbgrader/preprocessors/overwritecells.py\", line 90, in preprocess_cell\n"
+                "    KeyError: 'grade_id'\n" + tail)
+    assert nbgrader_reason(keyerror) == "KeyError: 'grade_id'"
+    dead = ("[AutogradeApp | ERROR] Kernel died while waiting for execute reply.\n"
+            "[AutogradeApp | ERROR] Traceback (most recent call last):\n"
+            "        raise DeadKernelError(\"Kernel died\") from None\n"
+            "    nbclient.exceptions.DeadKernelError: Kernel died\n" + tail)
+    reason = nbgrader_reason(dead)
+    assert reason.startswith("the kernel died while running the notebook") and "comment it out" in reason
