@@ -283,9 +283,10 @@ def _list(args) -> int:
         if not questions:
             print("no questions registered")
         for q in questions:
-            flags = [f for f, on in (("locked", q.locked), ("revealed", q.revealed)) if on]
+            flags = [f for f, on in (("locked", q.locked), ("revealed", q.revealed),
+                                     ("no correct answer stored", q.correct is None)) if on]
             c = counts.get(q.id, [])
-            print(f"{q.id}: {q.question}  [{sum(c)} answers{', ' + ', '.join(flags) if flags else ''}]")
+            print(f"{q.id}: {q.question}  [{sum(c)} answer{'' if sum(c) == 1 else 's'}{', ' + ', '.join(flags) if flags else ''}]")
             for i, (text, n) in enumerate(zip(q.answers, c)):
                 mark = "*" if q.correct == i else " "
                 print(f"  {mark}{i}. {text}: {n}")
@@ -324,6 +325,14 @@ def _action(args) -> int:
             if args.action in ("lock", "unlock"):
                 store.set_locked(args.question, args.action == "lock")
             elif args.action in ("reveal", "hide"):
+                if args.action == "reveal" and store.get(args.question).correct is None:
+                    # (the dashboard's Reveal button is disabled for it too)
+                    print(f"nnwidgets quiz reveal: question {args.question!r} has no correct answer stored "
+                          "(the students' released copies do not carry it), so there is nothing to reveal; "
+                          "run the question's cell of the instructor's copy (source/lectures/...) with "
+                          "NNWIDGETS_QUIZ_SERVER set to this server: that fills the answer in, keeping the votes",
+                          file=sys.stderr)
+                    return 1
                 store.set_revealed(args.question, args.action == "reveal")
             elif args.action == "delete":
                 store.delete(args.question)

@@ -181,3 +181,21 @@ def test_export_to_an_unwritable_output_is_one_line(tmp_path):
     assert _one_line_error(out, "nnwidgets quiz export") and not (tmp_path / "a.csv").exists()
     err = _one_line_error(nnw("export", "--db", db, "--question", "no such id"), "nnwidgets quiz export")
     assert "no question 'no such id' is registered" in err
+
+
+def test_reveal_of_a_question_without_a_correct_answer_is_refused_with_the_fix(tmp_path):
+    """A lecture question registered by the students' released copies has no
+    correct answer; 'reveal done' would mark nothing. list says so too."""
+    db = str(tmp_path / "q.sqlite")
+    with open_store(db) as store:
+        store.register("moment", "mu for SGD?", ["0", "1"])  # a student's copy: no correct answer
+        store.submit("moment", "alice", 0)
+    assert "[1 answer, no correct answer stored]" in nnw("list", "--db", db).stdout
+    out = nnw("reveal", "--db", db, "moment")
+    assert out.returncode == 1 and "no correct answer stored" in out.stderr
+    assert "instructor's copy" in out.stderr and "reveal done" not in out.stdout
+    with open_store(db) as store:
+        assert not store.get("moment").revealed
+        store.register("moment", "mu for SGD?", ["0", "1"], correct=0)  # the instructor's copy
+    assert nnw("reveal", "--db", db, "moment").returncode == 0
+    assert "[1 answer, revealed]" in nnw("list", "--db", db).stdout

@@ -96,6 +96,8 @@
     c.lock.textContent = q.locked ? "Unlock" : "Lock";
     c.reveal.textContent = q.revealed ? "Hide answer" : "Reveal answer";
     c.reveal.disabled = q.correct === null || q.correct === undefined;
+    c.reveal.title = c.reveal.disabled ? "no correct answer stored (the students' copies carry none): " +
+      "run this question's cell of the instructor's copy against this server" : "";
     var max = Math.max.apply(null, q.counts.concat([1]));
     while (c.rows.children.length > q.answers.length) { c.rows.lastChild.remove(); }
     q.answers.forEach(function (text, i) {
