@@ -13,6 +13,10 @@ A file is a sequence of cells, each starting with a marker line::
     # %% [task] id=plot points=1         a manually graded task (markdown)
 
 The first cell may be ``# %% [meta]`` with ``key: value`` lines (``title``, ``kernel``).
+A test cell gets a first line ``# needs: NAME (exercise N, cell ID); ...`` naming
+the earlier exercise ([solution] cell, counted from 1) that defines each name it
+uses: a ``NameError`` in the cell then says which exercise to run or complete
+(:mod:`nnwidgets.grading.hints`).
 In test cells ``{{ref:NAME}}`` is replaced by the recorded reference value ``NAME``
 (``assignments/references.json``), and ``{{published:NAME}}`` by a value published in the
 lecture (stored in the same file).
@@ -20,6 +24,8 @@ lecture (stored in the same file).
 
 from __future__ import annotations
 
+import ast
+import builtins
 import dataclasses
 import json
 import re
@@ -137,6 +143,32 @@ def substitute(source: str, references: dict, published: dict, where: str) -> st
     return PLACEHOLDER.sub(repl, source)
 
 
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names the code binds at top level, names it reads) of a code cell; empty
+    sets for code that is not plain Python (a magic, say)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set(), set()
+    bound, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return bound, read
+
+
+def _needs(source: str, defined: dict[str, str]) -> dict[str, str]:
+    """The names a test cell reads that an earlier exercise defines (and the cell
+    itself does not), in the order of ``defined`` -> where they are defined."""
+    bound, read = _names(source)
+    wanted = read - bound - set(dir(builtins))
+    return {name: where for name, where in defined.items() if name in wanted}
+
+
 def to_notebook(meta: dict, cells: list[Cell], references=None, published=None,
                 filename: str = "<authoring>", strip_placeholders: bool = False):
     """Build an nbformat v4 notebook with nbgrader metadata from parsed cells.
@@ -146,9 +178,13 @@ def to_notebook(meta: dict, cells: list[Cell], references=None, published=None,
     """
     import nbformat
 
+    from nnwidgets.grading.hints import needs_comment
+
     references = references or {}
     published = published or {}
     nb = nbformat.v4.new_notebook()
+    defined: dict[str, str] = {}  # name -> "exercise N, cell ID" of the last exercise defining it
+    exercises = 0
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
                        "name": meta.get("kernel", "python3")},
@@ -164,6 +200,18 @@ def to_notebook(meta: dict, cells: list[Cell], references=None, published=None,
                 source = PLACEHOLDER.sub("None", source)
             else:
                 source = substitute(source, references, published, where)
+        if cell.kind == "solution":
+            exercises += 1
+            for name in sorted(_names(source)[0]):
+                defined.pop(name, None)
+                defined[name] = f"exercise {exercises}, cell {cell.attrs['id']}"
+        elif cell.kind in ("code", "readonly"):
+            for name in _names(source)[0]:  # redefined by a cell that is not an exercise
+                defined.pop(name, None)
+        elif cell.kind == "tests":
+            needs = _needs(source, defined)
+            if needs:
+                source = f"{needs_comment(needs)}\n{source}"
         if cell.kind in ("markdown", "answer", "task"):
             new = nbformat.v4.new_markdown_cell(source)
         else:

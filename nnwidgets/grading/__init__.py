@@ -9,6 +9,8 @@ stderr: nbgrader gives 0 points to a test cell with stderr output, so warnings
 raised inside the checks are silenced, and in an autograding kernel
 (``NNWIDGETS_GRADING=1``) any other warning of a test cell, one from the
 student's own function say, is printed on stdout (:func:`warnings_to_stdout`).
+In IPython, importing this package makes a ``NameError`` of a test cell name the
+earlier exercise that defines the missing name (:mod:`nnwidgets.grading.hints`).
 
 Typical test cell::
 
@@ -37,6 +39,12 @@ from nnwidgets.grading.quiet import quiet, warnings_to_stdout
 
 if __import__("os").environ.get("NNWIDGETS_GRADING") == "1":  # an autograding kernel
     warnings_to_stdout()
+
+# a NameError in a test cell says which exercise defines the missing name
+# (see nnwidgets.grading.hints; a no-op outside IPython)
+from nnwidgets.grading import hints as _hints  # noqa: E402
+
+_hints.install()
 
 __all__ = [
     "GradingFailure",

@@ -104,3 +104,33 @@ def test_build_reports_stale_sources_and_fixes_them(tmp_path, capsys):
     assert build(root, check=True) == []
     nb = json.loads((root / "source" / "a4_digits" / "a4_digits.ipynb").read_text())
     assert any("tiny MLP" in "".join(c["source"]) for c in nb["cells"])
+
+
+def test_test_cells_name_the_exercise_defining_each_name_they_use():
+    text = """\
+# %% [readonly] id=setup
+import numpy as np
+X = np.arange(3)
+
+# %% [solution] id=fit
+### BEGIN SOLUTION
+model = 1
+### END SOLUTION
+
+# %% [solution] id=score
+def score(m):
+    ### BEGIN SOLUTION
+    return m
+    ### END SOLUTION
+
+# %% [tests] id=t points=1
+from nnwidgets.grading import check_value
+check_value(score(model), 1, "score")
+local = 2
+assert len(X) == 3 and local == 2
+"""
+    meta, cells = authoring.parse(text, "x.py")
+    nb = authoring.to_notebook(meta, cells)
+    first = nb.cells[-1].source.splitlines()[0]
+    # the exercises (solution cells, counted from 1); not the setup's X, the cell's own names, builtins
+    assert first == "# needs: model (exercise 1, cell fit); score (exercise 2, cell score)"

@@ -161,3 +161,31 @@ def test_answer_of_the_wrong_type_says_how_to_write_it(capsys):
     assert "index" in out and "0 to 4" in out
     out = _fails(capsys, check_answer, 2, None, "quiz lrcolor", ["blue", "orange", "red", "green"])
     assert "in quotes" in out
+
+
+def test_name_error_of_a_test_cell_names_the_exercise_to_run(tmp_path):
+    """A skipped exercise: the later test cell's NameError says which exercise's cell
+    defines the name (in a real kernel, as nbgrader runs it); nothing on stderr, still an error."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from nnwidgets.grading.hints import hint_for
+
+    test_cell = ("# needs: mlp64 (exercise 4, cell mlp64)\n"
+                 "from nnwidgets.grading import check_fitted\ncheck_fitted(mlp64, 'mlp64')")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(test_cell),
+        nbformat.v4.new_code_cell("from nnwidgets.grading import check_value\ncheck_value(other, 1, 'x')"),
+        nbformat.v4.new_code_cell("typo_in_my_own_cell"),
+    ])
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [c.outputs for c in nb.cells]
+    assert not [o for out in outputs for o in out if o.get("name") == "stderr"]
+    errors = [[o for o in out if o.output_type == "error"] for out in outputs]
+    assert all(len(e) == 1 and e[0].ename == "NameError" for e in errors)
+    assert "name 'mlp64' is not defined" in errors[0][0].evalue
+    assert "defined by exercise 4's cell (id mlp64): run that cell first" in errors[0][0].evalue
+    assert "an earlier cell of the notebook that was not run" in errors[1][0].evalue
+    assert errors[2][0].evalue == "name 'typo_in_my_own_cell' is not defined"  # not a test cell
+    assert hint_for("x = 1", "x") is None
