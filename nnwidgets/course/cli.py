@@ -89,12 +89,32 @@ def cmd_release(args) -> int:
     if any(i != LECTURES for i in ids):
         check_gradebook(root, args.db, create=True)
     build(root)
+
+    def each_notebook(notebook, number, total, seconds):
+        if total > 1:  # (one notebook: the assignment's line says it all)
+            print(f"\n      {number}/{total} {notebook.name} {seconds:.1f} s", end="", flush=True)
+
     for number, assignment in enumerate(ids, 1):
         start = time.perf_counter()
         print(f"[{number}/{len(ids)}] nbgrader generate_assignment {assignment} ...", end=" ", flush=True)
-        generate(root, assignment, args.db)
-        print(f"{time.perf_counter() - start:.1f} s")
+        release = generate(root, assignment, args.db, progress=each_notebook)
+        several = len(list(release.glob("*.ipynb"))) > 1
+        print(("\n      done in " if several else "") + f"{time.perf_counter() - start:.1f} s")
+    print(_release_next_steps(root, ids))
     return 0
+
+
+def _release_next_steps(root: pathlib.Path, ids: list[str]) -> str:
+    """What to do after `release`: it hands nothing out (docs/course.md)."""
+    folders = ", ".join(f"release/{i}/" for i in ids)
+    graded = [i for i in ids if i != LECTURES]
+    lines = [f"\nThe students' notebooks are in {root / 'release'} ({folders}); nobody has received them yet.",
+             "Next: hand them out with `nbgrader release_assignment ID` (through an nbgrader exchange) "
+             "or copy the release/<id>/ folders to the students."]
+    if graded:
+        lines.append(f"Then collect submissions into submitted/<student>/<id>/<id>.ipynb (`nbgrader collect ID`) "
+                     f"and grade them: `nnwidgets course autograde {graded[0]}`.")
+    return "\n".join(lines)
 
 
 def _submission_problem(folder: pathlib.Path, assignment: str) -> str | None:

@@ -74,11 +74,14 @@ def run_nbgrader(root: pathlib.Path, args: list[str], db_url: str | None = None,
     return output
 
 
-def generate(root: pathlib.Path, assignment: str, db_url: str | None = None) -> pathlib.Path:
+def generate(root: pathlib.Path, assignment: str, db_url: str | None = None,
+             progress=None) -> pathlib.Path:
     """``nbgrader generate_assignment`` -> ``release/<assignment>/``, then the
     quiz answers are taken out (:mod:`nnwidgets.course.quiz_answers`) and the
     cells that raise in the untouched release are tagged ``raises-exception``
-    (see :mod:`nnwidgets.course.release_tags`)."""
+    (see :mod:`nnwidgets.course.release_tags`). ``progress(notebook, number, total,
+    seconds)``, when given, is called after each notebook is tagged (the notebooks
+    run one by one: the lectures take a minute or more)."""
     from nnwidgets.course.quiz_answers import strip_quiz_answers
     from nnwidgets.course.release_tags import tag_raising_cells
 
@@ -88,9 +91,13 @@ def generate(root: pathlib.Path, assignment: str, db_url: str | None = None) -> 
     extra = ["--no-db"] if assignment == LECTURES else []
     run_nbgrader(root, ["generate_assignment", assignment, "--force", *extra], db_url)
     release = root / "release" / assignment
-    for notebook in sorted(release.glob("*.ipynb")):
+    notebooks = sorted(release.glob("*.ipynb"))
+    for number, notebook in enumerate(notebooks, 1):
+        start = time.perf_counter()
         strip_quiz_answers(notebook)  # the class quiz's answers stay in the instructor's copy
         tag_raising_cells(notebook)
+        if progress is not None:
+            progress(notebook, number, len(notebooks), time.perf_counter() - start)
     return release
 
 

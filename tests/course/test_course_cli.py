@@ -292,3 +292,37 @@ def test_nbgrader_reason_names_the_exception_and_a_dead_kernel():
             "    nbclient.exceptions.DeadKernelError: Kernel died\n" + tail)
     reason = nbgrader_reason(dead)
     assert reason.startswith("the kernel died while running the notebook") and "comment it out" in reason
+
+
+def test_release_shows_each_lecture_notebook_and_ends_with_what_to_do_next(tmp_path, monkeypatch, capsys):
+    """The lectures step runs one notebook after another (a minute or more): a line per
+    notebook; and release ends saying where the notebooks are and how students get them."""
+    import argparse
+
+    from nnwidgets.course import build as build_module, nbgrader_ops
+    from nnwidgets.course.cli import register
+
+    root = empty_course(tmp_path)
+
+    def fake_generate(root, assignment, db_url=None, progress=None):
+        release = root / "release" / assignment
+        release.mkdir(parents=True)
+        names = ["l1.ipynb", "l2.ipynb"] if assignment == "lectures" else [f"{assignment}.ipynb"]
+        for number, name in enumerate(names, 1):
+            (release / name).write_text("{}")
+            if progress:
+                progress(release / name, number, len(names), 1.5)
+        return release
+
+    monkeypatch.setattr(nbgrader_ops, "generate", fake_generate)
+    monkeypatch.setattr(nbgrader_ops, "check_gradebook", lambda *a, **k: "sqlite://")
+    monkeypatch.setattr(build_module, "build", lambda root, check=False: [])
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["course", "--course-root", str(root), "release", "a1_regression", "lectures"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "1/2 l1.ipynb 1.5 s" in out and "2/2 l2.ipynb 1.5 s" in out
+    assert "a1_regression.ipynb 1.5 s" not in out  # one notebook: its assignment's line says it all
+    assert "release/a1_regression/, release/lectures/" in out and "nobody has received them yet" in out
+    assert "nbgrader release_assignment ID" in out and "nnwidgets course autograde a1_regression" in out
