@@ -219,7 +219,7 @@ class BaseMLP(BaseEstimator):
 
     def _prepare_run(self, X, y, sample_weight=None, incremental=False, init_cache=None):
         """Validates, initialises and returns a ModelRun for the engine."""
-        from nnwidgets.trainer.device import resolve_device
+        from nnwidgets.trainer.device import device_name, resolve_device
         from nnwidgets.trainer.mlp_engine import ModelRun, pack
 
         hidden = self._hidden_sizes()
@@ -253,7 +253,7 @@ class BaseMLP(BaseEstimator):
                 )
             if not hasattr(self, "history_"):
                 self.history_ = History()
-        self.device_ = str(device)
+        self.device_ = device_name(device)  # "cuda:0", as train_module records it
 
         run_kw = dict(
             layer_units=layer_units,
@@ -454,7 +454,9 @@ class BaseMLP(BaseEstimator):
         regl = torch.tensor([0.5 * self.alpha * n / sw_sum], dtype=dtype, device=device)
         acc = torch.zeros(1, dtype=dtype, device=device)
         callbacks = run["callbacks"]
-        dev_name = str(device)
+        from nnwidgets.trainer.device import device_name
+
+        dev_name = device_name(torch.device(device))
         callbacks.fit_begin(model=self, n_models=1, max_epochs=self.max_iter, device=dev_name,
                             run_labels=[self._run_label()])
 

@@ -504,7 +504,10 @@ class _Interrupt:
 
 
 def _device_str(device):
-    return str(device)
+    """As train_module and the search view record it: "cpu", "cuda:0"."""
+    from nnwidgets.trainer.device import device_name
+
+    return device_name(torch.device(device))
 
 
 class _Schedule:

@@ -84,3 +84,14 @@ def test_out_of_memory_after_recorded_epochs_or_for_one_model_is_raised(monkeypa
         warnings.simplefilter("ignore")
         fit_stack(ests[:2], data[:2], max_models_per_batch=2)
     assert tried == [2, 1]
+
+
+def test_every_trainer_names_a_cuda_device_with_its_index():
+    """The estimators, the batched engine and train_module record one name for
+    a GPU ("cuda:0", as %nnruns and the search view show it), not "cuda" here
+    and "cuda:0" there."""
+    from nnwidgets.trainer.device import device_name
+    from nnwidgets.trainer.mlp_engine import _device_str
+
+    assert _device_str(torch.device("cuda")) == "cuda:0" == device_name(torch.device("cuda"))
+    assert _device_str("cuda:1") == "cuda:1" and _device_str(torch.device("cpu")) == "cpu"
