@@ -167,6 +167,9 @@ def check_model_metric(model, X, y, metric: str = "accuracy", *, expected=None, 
     if reported is not None or reported is Ellipsis:
         if _is_placeholder(reported):
             fail(f"the reported {metric}", f"{value:.10g}", repr(reported), _placeholder_cause(reported))
+        if isinstance(reported, (str, bytes, np.str_)):
+            fail(f"the reported {metric} should be a number, not text", f"{value:.10g}", repr(reported),
+                 f"store the {metric} itself: remove the str(...), f-string or quotes around it")
         if not isinstance(reported, numbers.Real) and np.ndim(reported) != 0:
             fail(f"the reported {metric} should be one number", f"{value:.10g}", _show(reported),
                  f"store the {metric} (one number), not the predictions or a list")

@@ -154,6 +154,16 @@ def test_predictions_reported_as_the_metric_are_shortened(split, capsys):
     assert "not the predictions" in out
 
 
+def test_a_metric_reported_as_text_fails_and_says_to_store_the_number(split, capsys):
+    X_train, X_test, y_train, y_test = split
+    model = LogisticRegression().fit(X_train, y_train)
+    score = model.score(X_test, y_test)
+    for text in (str(score), f"{score:.3f}"):  # (the exact text used to pass)
+        out = _fails(capsys, check_model_metric, model, X_test, y_test, "accuracy", reported=text)
+        assert "should be a number, not text" in out and "remove the str(...)" in out
+    check_model_metric(model, X_test, y_test, "accuracy", reported=score)  # the number passes
+
+
 def test_answer_of_the_wrong_type_says_how_to_write_it(capsys):
     out = _fails(capsys, check_answer, "330", None, "quiz bpcnt", [30, 100, 300, 330, 600])
     assert "write 330 without quotes" in out
