@@ -145,6 +145,53 @@ def _submission_problem(folder: pathlib.Path, assignment: str) -> str | None:
     return None
 
 
+def _grade_ids(notebook: pathlib.Path) -> list[str]:
+    """The nbgrader cell ids (metadata.nbgrader.grade_id) of a notebook, in order."""
+    import json
+
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells") or []
+    return [i for cell in cells if isinstance(cell, dict)
+            for i in [((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")] if i]
+
+
+def cells_out_of_order(expected: list[str], submitted: list[str]) -> list[str]:
+    """The graded cells of ``submitted`` that are out of ``expected``'s order:
+    the fewest cells that, taken out, leave the others in the released order
+    (the ones outside a longest common subsequence), in the submission's order.
+    Cells only one of the two has (deleted, or the student's own) are ignored."""
+    known = set(expected)
+    rank = {i: n for n, i in enumerate(expected)}
+    ids = [i for i in submitted if i in known]
+    # longest increasing subsequence of the ranks; ties keep the earlier cells
+    best = [1] * len(ids)
+    prev = [-1] * len(ids)
+    for j in range(len(ids)):
+        for k in range(j):
+            if rank[ids[k]] < rank[ids[j]] and best[k] + 1 > best[j]:
+                best[j], prev[j] = best[k] + 1, k
+    keep = set()
+    j = max(range(len(ids)), key=lambda n: (best[n], -n), default=-1)
+    while j >= 0:
+        keep.add(j)
+        j = prev[j]
+    return [i for n, i in enumerate(ids) if n not in keep]
+
+
+def order_note(root: pathlib.Path, assignment: str, notebook: pathlib.Path) -> str:
+    """'cells out of order: <ids>' for a submission whose graded cells are not in
+    the released notebook's order (a moved cell is graded where it stands, so it
+    can cost points), else ''. Compared with release/, else source/."""
+    reference = next((p for p in (root / "release" / assignment / f"{assignment}.ipynb",
+                                  root / "source" / assignment / f"{assignment}.ipynb") if p.exists()), None)
+    if reference is None:
+        return ""
+    try:
+        moved = cells_out_of_order(_grade_ids(reference), _grade_ids(notebook))
+    except (OSError, ValueError, AttributeError):  # (a courtesy: grading itself went through)
+        return ""
+    return f"cells out of order: {', '.join(moved)}" if moved else ""
+
+
 def nbgrader_reason(output: str) -> str:
     """The line of nbgrader's output that says why it failed."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
@@ -199,7 +246,7 @@ def cmd_autograde(args) -> int:
     if not students:
         print(f"no submissions of {args.id} under {submitted}/<student>/{args.id}/")
         return 1
-    failed = []
+    failed, notes = [], []
     for number, student in enumerate(students, 1):
         start = time.perf_counter()
         print(f"[{number}/{len(students)}] autograding {args.id} for {student} ...", end=" ", flush=True)
@@ -213,10 +260,19 @@ def cmd_autograde(args) -> int:
                 problem = "nbgrader failed: " + nbgrader_reason(str(exc))
                 _forget_submission(root, args.id, student, args.db)
         if problem is None:
-            print(f"{_points(root, args.id, student, args.db)}{time.perf_counter() - start:.1f} s")
+            note = order_note(root, args.id, folder / f"{args.id}.ipynb")
+            if note:
+                notes.append((student, note))
+            print(f"{_points(root, args.id, student, args.db)}{time.perf_counter() - start:.1f} s"
+                  + (f" ({note})" if note else ""))
         else:
             failed.append((student, problem))
             print(f"NOT GRADED: {problem}")
+    if notes:
+        print(f"\nGraded, but look at {'this submission' if len(notes) == 1 else 'these submissions'} "
+              "(a graded cell moved above another is graded where it stands, which can cost points):")
+        for student, note in notes:
+            print(f"  {student}: {note}")
     if failed:
         one = len(failed) == 1
         others = " (the others were)" if len(failed) < len(students) else ""

@@ -326,3 +326,59 @@ def test_release_shows_each_lecture_notebook_and_ends_with_what_to_do_next(tmp_p
     assert "a1_regression.ipynb 1.5 s" not in out  # one notebook: its assignment's line says it all
     assert "release/a1_regression/, release/lectures/" in out and "nobody has received them yet" in out
     assert "nbgrader release_assignment ID" in out and "nnwidgets course autograde a1_regression" in out
+
+
+def _graded_notebook(ids) -> str:
+    import json
+
+    cells = [{"cell_type": "code", "execution_count": None, "outputs": [], "source": f"# {i}",
+              "metadata": {"nbgrader": {"grade_id": i, "schema_version": 3}}} for i in ids]
+    cells.insert(1, {"cell_type": "markdown", "source": "text", "metadata": {}})  # no grade_id: ignored
+    return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+def test_cells_out_of_order_names_the_moved_cells():
+    from nnwidgets.course.cli import cells_out_of_order
+
+    released = ["setup", "mlp", "test-mlp", "count", "test-count", "q-deploy"]
+    assert cells_out_of_order(released, released) == []
+    # carol moved her answer cell below the rest (its test now runs before it)
+    assert cells_out_of_order(released, ["setup", "mlp", "test-mlp", "test-count", "q-deploy", "count"]) == ["count"]
+    # a cell moved up, above two others
+    assert cells_out_of_order(released, ["setup", "q-deploy", "mlp", "test-mlp", "count", "test-count"]) == ["q-deploy"]
+    # a deleted cell or one the student added is not an ordering problem
+    assert cells_out_of_order(released, ["setup", "mine", "mlp", "test-mlp", "count", "q-deploy"]) == []
+
+
+def test_autograde_line_says_which_cells_are_out_of_order_and_grades_as_before(tmp_path, monkeypatch, capsys):
+    """A submission with a graded cell moved above another is graded as it is
+    (the moved cell costs points); the instructor's line for that student, and
+    a note after the run, name the cells out of order."""
+    import argparse
+
+    from nnwidgets.course import nbgrader_ops
+    from nnwidgets.course.cli import register
+
+    root = empty_course(tmp_path)
+    released = ["setup", "lr-fit", "test-lr", "mse", "test-mse"]
+    (root / "release" / "a1_regression").mkdir(parents=True)
+    (root / "release" / "a1_regression" / "a1_regression.ipynb").write_text(_graded_notebook(released))
+    for student, ids in [("alice", released), ("carol", ["setup", "lr-fit", "test-lr", "test-mse", "mse"])]:
+        folder = root / "submitted" / student / "a1_regression"
+        folder.mkdir(parents=True)
+        (folder / "a1_regression.ipynb").write_text(_graded_notebook(ids))
+    graded = []
+    monkeypatch.setattr(nbgrader_ops, "check_gradebook", lambda *a, **k: "")
+    monkeypatch.setattr(nbgrader_ops, "autograde", lambda root, a, student, *rest: graded.append(student))
+    monkeypatch.setattr(nbgrader_ops, "auto_points", lambda root, a, student, db=None: (
+        (4, 4) if student == "alice" else (2, 4)))
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["course", "--course-root", str(root), "autograde", "a1_regression"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert graded == ["alice", "carol"]
+    alice, carol = [ln for ln in out.splitlines() if ln.startswith("[")]
+    assert "4/4 autograded points" in alice and "out of order" not in alice
+    assert "2/4 autograded points" in carol and carol.endswith(" s (cells out of order: mse)")
+    assert "\n  carol: cells out of order: mse" in out and "alice:" not in out
