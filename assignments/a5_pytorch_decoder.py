@@ -80,12 +80,12 @@ class DecodingReLuNN(nn.Module):
         ### END SOLUTION
 
 # %% [tests] id=test-module points=2
-from nnwidgets.grading import check_value
+from nnwidgets.grading import check_output_shape, check_value
 torch.manual_seed(0)
 probe = DecodingReLuNN(992, 509)
 check_value(sum(p.numel() for p in probe.parameters()), 992 * 509 + 509 + 509 * 26 + 26,
             "number of parameters of DecodingReLuNN(992, 509)")
-check_value(tuple(probe(torch.zeros(3, 992)).shape), (3, 26), "output shape for 3 maps")
+check_output_shape(probe, torch.zeros(3, 992), (3, 26), "output shape for 3 maps")
 ### BEGIN HIDDEN TESTS
 drops = [m for m in probe.modules() if isinstance(m, nn.Dropout)]
 check_value(len(drops), 1, "number of nn.Dropout layers")

@@ -224,6 +224,23 @@ def check_value(found, expected, name: str, *, rtol: float = 1e-6, atol: float =
              found if np.ndim(found) == 0 else found_arr, cause)
 
 
+def check_output_shape(module, inputs, expected_shape, name: str) -> None:
+    """Call ``module(inputs)`` (a torch module, or any callable) once and check the
+    shape of what it returns; an output of None (a ``forward`` without ``return``)
+    is named as such instead of failing on ``None.shape``."""
+    out = module(inputs)  # (an error inside the student's forward() keeps its own traceback)
+    if out is None:
+        fail(f"{name}: the module returned None: forward() has no return statement",
+             f"an output of {_shape_words(tuple(expected_shape))}", "None",
+             "forward() computes the output but does not `return` it: end it with `return ...`")
+    shape = getattr(out, "shape", None)
+    if shape is None:
+        fail(f"{name}: the module should return a tensor", f"an output of {_shape_words(tuple(expected_shape))}",
+             _show(out))
+    if tuple(shape) != tuple(expected_shape):
+        fail(name, f"an output of shape {tuple(expected_shape)}", f"an output of shape {tuple(shape)}")
+
+
 def check_array(found, expected, name: str, **kwargs) -> None:
     """Alias of :func:`check_value` for arrays (shape and values)."""
     check_value(found, expected, name, **kwargs)

@@ -132,6 +132,33 @@ def test_none_from_a_function_without_return_is_named(capsys):
     assert "placeholder `...`" in out
 
 
+def test_a_module_whose_forward_has_no_return_is_named(capsys):
+    """a5's test cell checks DecodingReLuNN's output shape; a forward() without
+    `return` gives None, which used to fail on None.shape with Python's
+    'NoneType' object has no attribute 'shape'."""
+    torch = pytest.importorskip("torch")
+    from nnwidgets.grading import check_output_shape
+
+    class Forgot(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            x = self.layer(x)  # computed, never returned
+
+    class Returns(Forgot):
+        def forward(self, x):
+            return self.layer(x)
+
+    out = _fails(capsys, check_output_shape, Forgot(), torch.zeros(3, 4), (3, 2), "output shape for 3 maps")
+    assert "the module returned None: forward() has no return statement" in out
+    assert "NoneType" not in out
+    check_output_shape(Returns(), torch.zeros(3, 4), (3, 2), "output shape for 3 maps")
+    out = _fails(capsys, check_output_shape, Returns(), torch.zeros(3, 4), (2, 3), "output shape for 3 maps")
+    assert "expected: an output of shape (2, 3)" in out and "found:    an output of shape (3, 2)" in out
+
+
 def test_wrong_shape_says_what_was_given_and_keeps_the_value_cause_out(capsys):
     # a list of sizes where the count belongs: the test's cause (about a wrong count) would mislead
     out = _fails(capsys, check_value, [1184, 26], 1210, "mlp_n_params(mlp)",
