@@ -23,11 +23,11 @@ def _root(args) -> pathlib.Path:
 
 def _unknown(assignment: str, known: list[str]) -> str:
     """'unknown assignment ...; did you mean ...? (known: ...)' for a mistyped id."""
-    import difflib
+    from nnwidgets.near_names import closest_name
 
-    close = difflib.get_close_matches(assignment, known, n=1, cutoff=0.6)
+    close = closest_name(assignment, known)
     if close:
-        return f"unknown assignment {assignment!r}; did you mean {close[0]!r}? (known: {', '.join(known)})"
+        return f"unknown assignment {assignment!r}; did you mean {close!r}? (known: {', '.join(known)})"
     return f"unknown assignment {assignment!r}; known: {', '.join(known)}"
 
 

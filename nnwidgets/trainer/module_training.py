@@ -25,7 +25,6 @@ What it does for you:
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 import time
@@ -33,6 +32,7 @@ import warnings
 
 import numpy as np
 
+from nnwidgets.near_names import closest_name
 from nnwidgets.trainer.events import CallbackList, History
 from nnwidgets.trainer.results import TrainResult
 
@@ -68,8 +68,7 @@ def _did_you_mean(name: str, value: str, choices) -> str:
     key = value.lower().replace("-", "_").replace(" ", "")
     near = _NEAR_NAMES.get(name, {}).get(key)
     if near is None:
-        close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
-        near = close[0] if close else None
+        near = closest_name(key, choices)
     return f" did you mean {near!r}?" if near is not None else ""
 
 

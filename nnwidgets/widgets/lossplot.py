@@ -63,10 +63,10 @@ _END_STATUS = {
 
 def _did_you_mean(value, choices) -> str:
     """'; did you mean 'widget'?' for a near miss among ``choices``, else ''."""
-    import difflib
+    from nnwidgets.near_names import closest_name
 
-    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = closest_name(value, choices)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def progress_mode(mode: str = "auto") -> str:
