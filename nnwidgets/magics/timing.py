@@ -103,10 +103,10 @@ class TimingMagics(Magics):
             code = self.shell.transform_cell(statement) if statement else None
         from nnwidgets.timing import TimingOptionError
         from nnwidgets.widgets.gputime import gputime
-        from nnwidgets.widgets.training_cell import _cache_source
+        from nnwidgets.widgets.cell_source import cache_cell_source
 
         # IPython's name for the cell: tracebacks say "Cell In[5], line 3"
-        filename = _cache_source(code, self.shell, "%%gputime") if code is not None else None
+        filename = cache_cell_source(code, self.shell, "%%gputime") if code is not None else None
         try:
             return gputime(
                 code,

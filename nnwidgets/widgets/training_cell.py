@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import itertools
-import linecache
 import random
 import warnings
 from typing import Any
 
 import numpy as np
+
+from nnwidgets.widgets.cell_source import cache_cell_source
 
 #: --option -> (torch module keyword, estimator parameter)
 _ESTIMATOR_PARAMS = {
@@ -297,9 +297,6 @@ def parse_grid(text: str) -> dict:
     return grid
 
 
-_cell_ids = itertools.count(1)
-
-
 @contextlib.contextmanager
 def _warnings_from_the_cell():
     """Warnings raised while the cell trains (a ConvergenceWarning from the
@@ -324,29 +321,6 @@ def _warnings_from_the_cell():
                 warnings.warn_explicit(w.message, w.category, "%%nntrain", 1)
 
 
-def _cell_number(shell) -> int:
-    """The number of the cell being run (``In[5]``): IPython 9 counts the
-    next one in ``shell.execution_count`` while a stored cell runs."""
-    running = getattr(getattr(shell, "displayhook", None), "exec_result", None)
-    number = getattr(running, "execution_count", None)
-    return number if isinstance(number, int) else getattr(shell, "execution_count", 0)
-
-
-def _cache_source(source: str, shell=None, name: str = "%%nntrain") -> str:
-    """A filename under which ``source`` is in :mod:`linecache` (IPython's
-    own cell cache when there is a shell, under the running cell's number,
-    so that a traceback says ``Cell In[5], line 3`` and quotes the line)."""
-    compiler = getattr(shell, "compile", None)
-    if compiler is not None and hasattr(compiler, "cache"):
-        try:
-            return compiler.cache(source, _cell_number(shell))
-        except Exception:  # an unusual shell: fall back to a plain cache entry
-            pass
-    filename = f"<{name} cell {next(_cell_ids)}>"
-    linecache.cache[filename] = (len(source), None, [ln + "\n" for ln in source.splitlines()], filename)
-    return filename
-
-
 def _run_body(cell: str, namespace: dict, shell=None):
     """Executes the cell body in the notebook namespace; returns the value of
     its last expression, or of the variable its last line assigns
@@ -360,7 +334,7 @@ def _run_body(cell: str, namespace: dict, shell=None):
     # are the cell's; the source is cached so tracebacks show the lines
     # ("Cell In[5], line 3" in a notebook)
     source = "\n" + cell
-    filename = _cache_source(source, shell)
+    filename = cache_cell_source(source, shell, "%%nntrain")
     tree = ast.parse(source, filename=filename)
     last = None
     assigned = None
