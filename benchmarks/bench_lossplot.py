@@ -112,6 +112,10 @@ class _Timed:
 
         plot._update, plot._send, plot._show = timed_update, counted_send, counted_show
 
+    @property
+    def next_epoch_end(self):  # paced as the plot is (nnwidgets.trainer.events)
+        return self.plot.next_epoch_end
+
     def on_fit_begin(self, **kw):
         self.in_fit = True
         t0 = time.perf_counter()

@@ -214,6 +214,10 @@ class _OwnerThreadCallbacks:
         self._inbox.put((fn, kwargs, done))
         return done.result()
 
+    @property
+    def due(self) -> float:
+        return self._target.due  # (paced callbacks: see nnwidgets.trainer.events)
+
     def fit_begin(self, **kwargs):
         return self._run("fit_begin", kwargs)
 

@@ -788,6 +788,9 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
             r.opt_state = st
         r._done = False
         r._epochs_run = 0
+        # the first record of this fit not yet given to the run's own callbacks
+        # and to the stack's (paced callbacks get the records in between in one call)
+        r._cb_from = r._stack_from = len(r.history)
         if r.val_rows is not None:
             r._val_global = (r.val_rows + off).astype(np.int64)
 
@@ -1137,13 +1140,18 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                         "lr": _current_lr(r, solver),
                     }
                     r.history.append(rec)
-                    if r.callbacks.callbacks:
-                        if r.callbacks.epoch_end(run=0, record=rec, model=r.est):
+                    own = r.callbacks
+                    if (t1 >= own.due or r._done) and own.callbacks:
+                        records = r.history[r._cb_from:]
+                        r._cb_from += len(records)
+                        if own.epoch_end(run=0, record=rec, model=r.est, records=records):
                             if not r._done:
                                 r._done = True
                                 r.stop_reason = "stopped"
-                    if callbacks.callbacks:
-                        stack_events.append({"run": run_ids[k], "record": rec, "model": r.est})
+                    if (t1 >= callbacks.due or r._done) and callbacks.callbacks:
+                        records = r.history[r._stack_from:]
+                        r._stack_from += len(records)
+                        stack_events.append({"run": run_ids[k], "record": rec, "model": r.est, "records": records})
                 if stack_events:
                     stop_requested_batch = callbacks.epoch_end_many(stack_events)
                 # ---- device-side follow-up ----------------------------------
@@ -1177,7 +1185,9 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            pass
+            # paced callbacks get the records they have not seen yet (a run
+            # that diverged, was interrupted or stopped with the stack)
+            _deliver_records(runs, callbacks, run_ids)
 
     if interrupted:
         # stop at a step boundary: the interrupted epoch is discarded, the
@@ -1213,6 +1223,27 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
     for r in runs:
         r.callbacks.fit_end(model=r.est, history=r.history, stop_reason=r.stop_reason)
     return runs
+
+
+def _deliver_records(runs, callbacks, run_ids) -> None:
+    """Gives the runs' own callbacks and the stack's the records of epochs
+    they have not been called for (paced callbacks skip epochs; see
+    :mod:`nnwidgets.trainer.events`), one call per run."""
+    stack_events = []
+    for k, r in enumerate(runs):
+        start = getattr(r, "_cb_from", None)
+        if start is None:
+            continue  # the run never started
+        if r.callbacks.callbacks and start < len(r.history):
+            records = r.history[start:]
+            r._cb_from += len(records)
+            r.callbacks.epoch_end(run=0, record=records[-1], model=r.est, records=records)
+        if callbacks.callbacks and r._stack_from < len(r.history):
+            records = r.history[r._stack_from:]
+            r._stack_from += len(records)
+            stack_events.append({"run": run_ids[k], "record": records[-1], "model": r.est, "records": records})
+    if stack_events:
+        callbacks.epoch_end_many(stack_events)
 
 
 def _overall_reason(runs):

@@ -801,6 +801,7 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
     last_finite = 0
     loss0 = None
     epoch = 0
+    delivered = 0  # the records given to the callbacks so far
     batches = [(start, min(start + bs, n)) for start in range(0, n, bs)]
     batch_norm = next((m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)), None)
     if batch_norm is not None and bs > 1 and batches[-1][1] - batches[-1][0] == 1:
@@ -876,9 +877,12 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
                 "lr": opt.param_groups[0]["lr"],
             }
             history.append(record)
-            if cbs.epoch_end(run=0, record=record, model=module):
-                stop_reason = "stopped"
-                break
+            if (now >= cbs.due or epoch == epochs) and cbs.callbacks:  # (paced callbacks: events.py)
+                records = history[delivered:]
+                delivered = len(history)
+                if cbs.epoch_end(run=0, record=record, model=module, records=records):
+                    stop_reason = "stopped"
+                    break
     except Exception as exc:
         # a failure in the middle of an epoch (out of memory, a module that
         # fails on one minibatch): the module keeps the weights of the last
@@ -888,6 +892,8 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
         if hasattr(exc, "add_note"):  # Python 3.11+
             kept = f"its weights from the end of epoch {len(history)}" if history else "its initial weights"
             exc.add_note(f"train_module: training failed in epoch {epoch}; the module keeps {kept}")
+        if delivered < len(history) and cbs.callbacks:  # a paced live plot still shows every finished epoch
+            cbs.epoch_end(run=0, record=history[-1], model=module, records=history[delivered:])
         if isinstance(exc, ValueError) and batch_norm is not None and bs == 1 and "value per channel" in str(exc):
             raise _one_sample_batches(batch_norm, settings["batch_size"], n, exc) from exc
         raise
@@ -899,6 +905,9 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
         warnings.warn(
             "Training interrupted by user (KeyboardInterrupt): the module keeps the weights of the "
             f"last completed epoch ({len(history)}) and its history.", UserWarning, stacklevel=3)
+    if delivered < len(history) and cbs.callbacks:  # diverged, interrupted: the epochs a paced callback skipped
+        cbs.epoch_end(run=0, record=history[-1], model=module, records=history[delivered:])
+        delivered = len(history)
     total = time.perf_counter() - t_start
     module.eval()
 

@@ -153,7 +153,6 @@ class _RunRelay(Callback):
         self.labels = list(labels)
         self.owner = owner
         self.offsets: list[int] = []  # local run -> global run, for the current part
-        self.records: dict[int, list] = defaultdict(list)
         self.stopped = False
 
     def begin(self, max_epochs, device) -> None:
@@ -164,10 +163,12 @@ class _RunRelay(Callback):
         self.offsets = list(global_runs)
         return self
 
+    @property
+    def next_epoch_end(self) -> float:
+        return self.callbacks.due  # paced when what it relays to is (nnwidgets.trainer.events)
+
     def on_epoch_end(self, run=0, record=None, model=None, **kw):
         k = self.offsets[run] if run < len(self.offsets) else run
-        if record is not None:
-            self.records[k].append(record)
         kw["label"] = self.labels[k] if k < len(self.labels) else str(k)
         if self.callbacks.epoch_end(run=k, record=record, model=model, **kw):
             self.stopped = True

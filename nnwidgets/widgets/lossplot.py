@@ -61,6 +61,11 @@ _END_STATUS = {
 }
 
 
+#: the longest a paced plot lets the trainer go without calling on_epoch_end:
+#: a Stop click waits at most this long (or one epoch, when epochs are longer)
+_STOP_POLL = 0.25
+
+
 def _did_you_mean(value, choices) -> str:
     """'; did you mean 'widget'?' for a near miss among ``choices``, else ''."""
     from nnwidgets.near_names import closest_name
@@ -139,6 +144,31 @@ def _display(bundle: dict) -> None:
     from IPython.display import display
 
     display(bundle, raw=True)
+
+
+def _streams_idle() -> bool:
+    """True when ipykernel's stdout and stderr hold nothing waiting to be sent."""
+    return all(getattr(s, "_flush_pending", None) is False and getattr(s, "_subprocess_flush_pending", None) is False
+               for s in (sys.stdout, sys.stderr))
+
+
+def _display_unflushed(data: dict, metadata):
+    """IPython's ``display(data, raw=True, display_id=True)``, without the
+    flush of stdout and stderr that ipykernel's display publisher does first
+    when neither holds anything (each flush waits for the kernel's IOPub
+    thread: about 0.5 ms apiece on a 2-core machine, in the middle of a
+    training). With text waiting, or another publisher, a plain display."""
+    from IPython import get_ipython
+    from IPython.display import display
+
+    pub = getattr(get_ipython(), "display_pub", None)
+    if pub is None or not hasattr(pub, "_flush_streams") or "_flush_streams" in vars(pub) or not _streams_idle():
+        return display(data, metadata=metadata, raw=True, display_id=True)
+    pub._flush_streams = lambda: None  # this call only (an instance attribute over the method)
+    try:
+        return display(data, metadata=metadata, raw=True, display_id=True)
+    finally:
+        del pub._flush_streams
 
 
 def _fmt_loss(v) -> str:
@@ -241,7 +271,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self.routing = "none"  # how Stop clicks reach a busy kernel (see kernel_comm)
         self.updates_sent = 0
         self._runs: list[dict] = []  # per run: epoch, loss, val lists and the sent index
-        self._pending: list[tuple] = []  # (run index, record) not yet filed into _runs
+        self._pending: list[tuple] = []  # (run index, [records]) not yet filed into _runs, one per call
         self._lock = threading.RLock()  # the data, the held state and the view: the training and the alarm thread
         self._stop_flag = False  # set by stop() (any thread), read at every epoch end
         self._handle = None  # the live view's display handle, once shown
@@ -257,6 +287,10 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self._last_text = -math.inf
         self._last_record: dict | None = None
         self._stop_reason: str | None = None
+        #: paced callback (nnwidgets.trainer.events): the trainer need not call
+        #: on_epoch_end before this time.perf_counter() time; the epochs in
+        #: between come in one call, as ``records``
+        self.next_epoch_end = -math.inf
         self.on_msg(self._on_frontend_msg)
 
     @classmethod
@@ -289,7 +323,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
     def _drain(self) -> None:
         """Files the records queued by :meth:`on_epoch_end` into the per-run
         lists (called with ``_lock`` held). Safe against a concurrent append:
-        only the records present when it starts are taken."""
+        only the batches present when it starts are taken."""
         pending = self._pending
         n = len(pending)
         if not n:
@@ -297,19 +331,19 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         batch = pending[:n]
         del pending[:n]
         runs, offset = self._runs, self._offset
-        epoch_times = self._epoch_times
-        for run, record in batch:
+        for run, records in batch:  # one batch per call: comprehensions, not a loop per record
             if run == 0:
-                epoch_times.append(record.get("epoch_time"))
+                self._epoch_times.extend([rec.get("epoch_time") for rec in records])
             r = runs[offset + run]
             epochs = r["epoch"]
-            epochs.append(record.get("epoch", len(epochs) + 1))
-            r["loss"].append(record.get("loss"))  # raw: made finite-or-None when read or sent
-            val = record.get("val_loss")
-            r["val"].append(val)
-            if val is not None:
+            first = len(epochs) + 1
+            epochs.extend([rec.get("epoch", first + i) for i, rec in enumerate(records)])
+            r["loss"].extend([rec.get("loss") for rec in records])  # raw: made finite-or-None when read or sent
+            vals = [rec.get("val_loss") for rec in records]
+            r["val"].extend(vals)
+            if not r["has_val"] and any(v is not None for v in vals):
                 r["has_val"] = True
-        self._last_record = batch[-1][1]
+        self._last_record = batch[-1][1][-1]
 
     def curves(self) -> list[tuple]:
         """[(label, epochs, loss, val_loss or None)] for every run so far."""
@@ -350,6 +384,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         # epoch 1: a training shorter than that sends its points once, with the
         # final status (text mode prints the first epoch at once)
         self._last_flush = self._fit_t0 if self.mode == "widget" else -math.inf
+        self._pace(self._fit_t0)
         self._fit_epochs = int(max_epochs or 0)
         self._last_record = None
         self._own_cost = None  # (the epochs of a new fit tell nothing about an update of the last one)
@@ -380,16 +415,32 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                 + (f" for {self._fit_epochs} epochs" if self._fit_epochs else "")
             )
 
-    def on_epoch_end(self, *, run=0, record=None, **kwargs) -> Any:
-        # Runs once per epoch and model, between training steps: it only queues
-        # the record (the trainer keeps it in history_ anyway); the records are
-        # filed in batches when an update is due (benchmarks/bench_lossplot.py).
-        if record is not None:
-            self._pending.append((int(run), record))
-            now = time.perf_counter()
-            if now - self._last_flush >= self._interval:
-                self._update(now)
+    def on_epoch_end(self, *, run=0, record=None, records=None, **kwargs) -> Any:
+        # Between training steps: it only queues the records (the trainer keeps
+        # them in history_ anyway); they are filed in batches when an update is
+        # due. The plot is a paced callback: a trainer that honours
+        # next_epoch_end calls it about once per update, with the epochs in
+        # between in `records`; others call it every epoch
+        # (benchmarks/bench_lossplot.py).
+        run = int(run)
+        if records:
+            self._pending.append((run, records))
+        elif record is not None:
+            self._pending.append((run, (record,)))
+        now = time.perf_counter()
+        if now - self._last_flush >= self._interval:
+            self._update(now)
+        self._pace(now)
         return STOP if self._stop_flag else None
+
+    def _pace(self, now: float) -> None:
+        """When the trainer should call :meth:`on_epoch_end` next: when the
+        next update (or progress line) is due, and at least every
+        ``_STOP_POLL`` seconds so that a Stop click is heard soon."""
+        due = self._last_flush + self._interval
+        if self.mode == "text":
+            due = max(due, self._last_text + self.text_interval)
+        self.next_epoch_end = min(due, now + _STOP_POLL)
 
     def on_fit_end(self, *, stop_reason=None, **kwargs) -> None:
         self._stop_reason = stop_reason
@@ -557,8 +608,6 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
 
     # -- display -----------------------------------------------------------
     def _show(self) -> None:
-        from IPython.display import display
-
         if not _in_ipython():
             return  # no frontend at all (benchmarks, scripts with mode="widget")
         self.routing = route_to_subshell(self)
@@ -566,7 +615,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         # would only find the same bundle again, at a cost paid once per fit
         bundle = self._repr_mimebundle_()  # anywidget: (data, metadata); ipywidgets: data
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        self._handle = display(data, metadata=metadata or None, raw=True, display_id=True)
+        self._handle = _display_unflushed(data, metadata or None)
 
     def summary(self) -> str:
         """One line per run: epochs, final loss (and validation loss)."""

@@ -351,6 +351,45 @@ def test_a_sweep_overlays_its_models_live(data):
     assert plot.n_points == 18 and plot.status == "done"
 
 
+def test_the_trainer_calls_the_plot_per_update_not_per_epoch(data):
+    """The plot is a paced callback (next_epoch_end): 400 epochs of a fast
+    training make a handful of calls that carry every epoch's record."""
+    from nnwidgets.trainer.estimators import MLPRegressor
+
+    X, y = data
+    plot = LiveLossPlot(mode="widget")
+    sent = recording(plot)
+    calls = []
+    hook = plot.on_epoch_end
+    plot.on_epoch_end = lambda **kw: (calls.append(len(kw["records"])), hook(**kw))[1]
+    est = MLPRegressor(hidden_layer_sizes=[8], max_iter=400, tol=0.0, n_iter_no_change=1000, random_state=0)
+    with pytest.warns(UserWarning, match="Maximum iterations"):  # (sklearn's ConvergenceWarning)
+        est.set_params(callbacks=[plot]).fit(X, y)
+    assert sum(calls) == 400 and len(calls) < 40  # (about one call per 0.1 s update, and one at the end)
+    assert plot.n_points == 400
+    assert [p[1] for p in points(sent)] == pytest.approx(est.loss_curve_)
+
+
+def test_a_stop_request_from_another_thread_ends_a_paced_training(data):
+    """Stop from the browser arrives on another thread (a subshell): the
+    paced plot is still called at least every 0.25 s to hear it."""
+    import threading
+
+    from nnwidgets.trainer.estimators import MLPRegressor
+
+    X, y = data
+    plot = LiveLossPlot(mode="widget")
+    recording(plot)
+    est = MLPRegressor(hidden_layer_sizes=[8], max_iter=200_000, tol=0.0, n_iter_no_change=10**6,
+                       random_state=0, callbacks=[plot])
+    clicker = threading.Timer(0.3, plot.stop)
+    clicker.start()
+    est.fit(X, y)
+    clicker.join()
+    assert plot.status == "stopped" and 0 < est.n_iter_ < 200_000
+    assert plot.n_points == len(est.history_) == est.n_iter_
+
+
 def test_stop_button_with_the_nnwidgets_estimator(data):
     from nnwidgets.trainer.estimator_training import train_estimator
     from nnwidgets.trainer.estimators import MLPRegressor
@@ -613,3 +652,45 @@ def test_the_view_of_a_fit_that_raised_ends_as_its_image_when_the_cell_ends(cell
     assert "run 1: 2 epochs" in bundle["text/plain"]
     assert plot.status == "failed" and plot._handle is None
     assert plot.messages[-1]["state"]["status"] == "failed"
+
+
+def test_the_view_is_shown_without_waiting_for_idle_streams(monkeypatch):
+    """ipykernel's display publisher flushes stdout and stderr before each
+    display, and each flush waits for the IOPub thread. The live view skips
+    that when neither stream holds text, and only then; the publisher is
+    left as it was."""
+    import sys
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from nnwidgets.widgets import lossplot
+
+    shell = InteractiveShell.instance()
+    pub = shell.display_pub
+    flushes, shown = [], []
+    monkeypatch.setattr(type(pub), "_flush_streams", lambda self: flushes.append(1), raising=False)
+    monkeypatch.setattr(type(pub), "publish", lambda self, data, metadata=None, **kw: (self._flush_streams(),
+                                                                                      shown.append(data)))
+
+    class Stream:
+        def __init__(self, pending):
+            self._flush_pending = pending
+            self._subprocess_flush_pending = False
+
+        def write(self, text):
+            pass
+
+        def flush(self):
+            pass
+
+    try:
+        monkeypatch.setattr(sys, "stdout", Stream(False))
+        monkeypatch.setattr(sys, "stderr", Stream(False))
+        lossplot._display_unflushed({"text/plain": "view"}, None)
+        assert shown == [{"text/plain": "view"}] and flushes == []
+        assert "_flush_streams" not in vars(pub)  # the method is back
+        sys.stderr._flush_pending = True  # a warning waits in stderr: it must come out first
+        lossplot._display_unflushed({"text/plain": "view"}, None)
+        assert len(shown) == 2 and flushes == [1]
+    finally:
+        InteractiveShell.clear_instance()
