@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import pathlib
 import platform
@@ -303,6 +304,13 @@ def decompose(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: b
         def on_epoch_end(self, **kwargs):
             return None
 
+    class PacedHook(Callback):
+        """A no-op epoch hook that asks to be called every 0.1 s, as the plot does."""
+        next_epoch_end = -math.inf
+
+        def on_epoch_end(self, **kwargs):
+            self.next_epoch_end = time.perf_counter() + 0.1
+
     def hook_and_two_messages():
         carrier = LiveLossPlot(mode="none")  # only its comm is used
         hook = Hook()
@@ -333,7 +341,8 @@ def decompose(pairs: int = 9, epochs: int = 1000, threads: int = 1, fake_comm: b
         return make
 
     arms = {
-        "a no-op epoch hook": lambda: ([Hook()], None),
+        "a no-op epoch hook, called every epoch": lambda: ([Hook()], None),
+        "a no-op paced hook, called every 0.1 s": lambda: ([PacedHook()], None),
         "  + 2 comm messages half-way": hook_and_two_messages,
         "LiveLossPlot's hooks, nothing sent": plot_sending_nothing,
         "LiveLossPlot, not displayed (+ its update message)": plot_widget_not_displayed,

@@ -40,6 +40,7 @@ import sys
 import threading
 import time
 from array import array
+from operator import itemgetter
 from typing import Any
 
 import anywidget
@@ -110,6 +111,9 @@ def _finite(v):
 
 
 _NAN = float("nan")
+
+#: what the plot takes from each epoch's record (nnwidgets.trainer.events)
+_COLUMNS = itemgetter("epoch", "loss", "val_loss", "epoch_time")
 
 
 def _packed(values: list) -> memoryview:
@@ -331,17 +335,23 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         batch = pending[:n]
         del pending[:n]
         runs, offset = self._runs, self._offset
-        for run, records in batch:  # one batch per call: comprehensions, not a loop per record
-            if run == 0:
-                self._epoch_times.extend([rec.get("epoch_time") for rec in records])
+        for run, records in batch:  # one batch per call, taken apart column by column
             r = runs[offset + run]
             epochs = r["epoch"]
-            first = len(epochs) + 1
-            epochs.extend([rec.get("epoch", first + i) for i, rec in enumerate(records)])
-            r["loss"].extend([rec.get("loss") for rec in records])  # raw: made finite-or-None when read or sent
-            vals = [rec.get("val_loss") for rec in records]
+            try:  # the trainers' records: every key there (C speed)
+                numbers, losses, vals, times = zip(*map(_COLUMNS, records))
+            except (KeyError, TypeError):  # a record of another source: keys may be missing
+                first = len(epochs) + 1
+                numbers = [rec.get("epoch", first + i) for i, rec in enumerate(records)]
+                losses = [rec.get("loss") for rec in records]
+                vals = [rec.get("val_loss") for rec in records]
+                times = [rec.get("epoch_time") for rec in records]
+            if run == 0:
+                self._epoch_times.extend(times)
+            epochs.extend(numbers)
+            r["loss"].extend(losses)  # raw: made finite-or-None when read or sent
             r["val"].extend(vals)
-            if not r["has_val"] and any(v is not None for v in vals):
+            if not r["has_val"] and vals.count(None) < len(vals):
                 r["has_val"] = True
         self._last_record = batch[-1][1][-1]
 
