@@ -452,3 +452,34 @@ def test_metadata_routing_to_the_scorer_only_keeps_the_search_batched(clf_data):
     assert_cv_results_equal(ours.cv_results_, ref.cv_results_)
     assert not np.allclose(ours.cv_results_["mean_test_score"], unweighted.cv_results_["mean_test_score"])
     assert len(folds["test_score"]) == 3
+
+
+def test_a_paced_callback_gets_every_models_records_in_a_batched_search(clf_data):
+    """A live plot is a paced callback (next_epoch_end, see
+    nnwidgets.trainer.events): through the search's relay it still gets every
+    record of every (candidate, fold) model, once, in far fewer calls."""
+    import math
+
+    X, y = clf_data
+
+    class Paced(Recorder):
+        next_epoch_end = math.inf  # only when the trainer must: a model's last epoch
+
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def on_epoch_end(self, run, record, records=None, **kw):
+            self.calls += 1
+            self.records.setdefault(run, []).extend(records)
+
+    grid = {"alpha": [1e-4, 1e-1], "n_iter_no_change": [2, 8], "tol": [1e-2]}
+    every, paced = Recorder(), Paced()
+    for rec in (every, paced):
+        GridSearchCV(small_clf(max_iter=60, learning_rate_init=5e-2), grid, cv=2, callbacks=rec,
+                     refit=False, max_models_per_batch=3).fit(X, y)
+    assert sorted(paced.records) == sorted(every.records) == list(range(8))
+    for k in range(8):
+        assert [r["loss"] for r in paced.records[k]] == [r["loss"] for r in every.records[k]]
+    n_records = sum(len(v) for v in every.records.values())
+    assert paced.calls == 8 < n_records  # one call per model, at its end
