@@ -114,6 +114,9 @@ _NAN = float("nan")
 
 #: what the plot takes from each epoch's record (nnwidgets.trainer.events)
 _COLUMNS = itemgetter("epoch", "loss", "val_loss", "epoch_time")
+#: run 0's epoch times kept after each update: what _learn_cost reads (the
+#: 10 epochs just after it, against the median of the next 30)
+_EPOCH_TIMES_KEPT = 40
 
 
 def _packed(values: list) -> memoryview:
@@ -129,12 +132,16 @@ def _packed(values: list) -> memoryview:
     return memoryview(a).cast("B")
 
 
-def _cell_number():
-    """The running notebook cell's execution count (None outside IPython)."""
+def _shell():
+    """The running IPython shell, or None."""
     from IPython import get_ipython
 
-    ip = get_ipython()
-    return getattr(ip, "execution_count", None) if ip is not None else None
+    return get_ipython()
+
+
+def _cell_number():
+    """The running notebook cell's execution count (None outside IPython)."""
+    return getattr(_shell(), "execution_count", None)
 
 
 def _in_ipython() -> bool:
@@ -262,7 +269,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self._interval = self.update_interval  # adapted to the measured cost of an update
         self._update_cost: float | None = None  # what one update costs the training, all told (see _learn_cost)
         self._own_cost: float | None = None  # the last update's own time, its after-effects not yet known
-        self._epoch_times: list = []  # run 0's epoch times since the last update
+        self._epoch_times: list = []  # run 0's first epoch times since the last update
         self.text_interval = float(text_interval)
         self.static_image = bool(static_image)
         self.finalize_on_fit_end = bool(finalize_on_fit_end)
@@ -282,6 +289,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         self._held = None  # an entered hold_sync(): trait changes wait for the next update (see _hold)
         self._alarm = Alarm(self._on_alarm)
         self._fit_cell = None  # the notebook cell (execution count) of the latest fit
+        self._fit_shell = None  # the IPython shell of the latest fit (None outside IPython)
         self._finalized_points = 0  # points already in a final image or summary
         self._said_empty_end = False  # a fit that ended with no epoch at all was reported
         self._finalize_hook = None  # the post_run_cell callback that will finalize, when one is due
@@ -346,8 +354,8 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                 losses = [rec.get("loss") for rec in records]
                 vals = [rec.get("val_loss") for rec in records]
                 times = [rec.get("epoch_time") for rec in records]
-            if run == 0:
-                self._epoch_times.extend(times)
+            if run == 0 and len(self._epoch_times) < _EPOCH_TIMES_KEPT:
+                self._epoch_times.extend(times[:_EPOCH_TIMES_KEPT - len(self._epoch_times)])
             epochs.extend(numbers)
             r["loss"].extend(losses)  # raw: made finite-or-None when read or sent
             r["val"].extend(vals)
@@ -402,7 +410,8 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         widget = self.mode == "widget"
         with self._lock:
             if widget:
-                self._fit_cell = _cell_number()
+                self._fit_shell = _shell()
+                self._fit_cell = getattr(self._fit_shell, "execution_count", None)
                 self._hold()  # this state goes out with the first update: no message as training starts
             with self.hold_sync():
                 self.run_labels = existing
@@ -521,7 +530,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
             if self.max_overhead is not None:
                 self._own_cost = time.perf_counter() - now
                 self._epoch_times.clear()  # the epochs after this update show its after-effects
-            if self._handle is None and self._fit_cell == _cell_number():
+            if self._handle is None and self._fit_cell == getattr(self._fit_shell, "execution_count", None):
                 self._show()
         self._alarm.disarm()  # nothing is held, and the view is shown (when there is a frontend)
 
@@ -532,13 +541,15 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         processes (IOPub, the frontend), which on a small machine slow the
         training down for a millisecond or two after the update has
         returned; the trainer's ``epoch_time`` of the first epochs after an
-        update, against the median of the later ones, shows it. Updates are
+        update, against the median of the next ones (``_EPOCH_TIMES_KEPT`` in
+        all), shows it. Updates are
         then spaced so that this full cost stays within ``max_overhead``."""
         own, self._own_cost = self._own_cost, None
+        if own is None:
+            self._epoch_times.clear()
+            return
         times = [t for t in self._epoch_times if t is not None and math.isfinite(t)]
         self._epoch_times.clear()
-        if own is None:
-            return
         excess = 0.0
         if len(times) >= 12:  # (with fewer, slower epochs, a millisecond is lost in the noise anyway)
             k = min(10, len(times) // 4)
