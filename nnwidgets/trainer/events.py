@@ -38,7 +38,7 @@ holds any callback without ``next_epoch_end`` is called every epoch (then a
 paced callback simply gets one record per call). Calling a Python hook after
 each of 1000 short epochs costs about 1% of a 0.2-second training, in the
 callback mechanism alone (``benchmarks/bench_lossplot.py``); a paced live
-plot is called about ten times in all.
+plot is called two or three times in all (once per update, and at the end).
 """
 
 from __future__ import annotations

@@ -169,10 +169,9 @@ def _display_unflushed(data: dict, metadata):
     when neither holds anything (each flush waits for the kernel's IOPub
     thread: about 0.5 ms apiece on a 2-core machine, in the middle of a
     training). With text waiting, or another publisher, a plain display."""
-    from IPython import get_ipython
     from IPython.display import display
 
-    pub = getattr(get_ipython(), "display_pub", None)
+    pub = getattr(_shell(), "display_pub", None)
     if pub is None or not hasattr(pub, "_flush_streams") or "_flush_streams" in vars(pub) or not _streams_idle():
         return display(data, metadata=metadata, raw=True, display_id=True)
     pub._flush_streams = lambda: None  # this call only (an instance attribute over the method)
