@@ -326,7 +326,8 @@ def fit_stack(estimators, datasets, *, callbacks=None, max_models_per_batch=None
     memory (``max_models_per_batch`` overrides); a stack that still runs out
     of device memory (``torch.OutOfMemoryError``) before its first epoch is
     recorded is trained again as two half stacks, from the same start (shuffle
-    RNGs restored; each estimator's own callbacks see ``on_fit_begin`` again).
+    RNGs restored; each estimator's own callbacks still see one fit: one
+    ``on_fit_begin``, every epoch, one ``on_fit_end``).
     Returns the same estimator
     objects, fitted. Estimators that cannot be stacked (``can_stack`` is
     False, e.g. solver='lbfgs') are fitted one by one.

@@ -731,8 +731,11 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
     max_epochs = max(r.hyper["max_iter"] for r in runs) if not all(r.incremental for r in runs) else 1
     run_ids = list(run_ids) if run_ids is not None else list(range(K0))
     for r in runs:
+        if getattr(r, "_began", False):
+            continue  # a stack that ran out of device memory, trained again in halves: begun once
         r.callbacks.fit_begin(model=r.est, n_models=1, max_epochs=r.hyper["max_iter"] if not r.incremental else 1,
                               device=dev_name, run_labels=[r.label])
+        r._began = True
 
     # ---- data on the device, once (identical datasets shared) -------------
     keys: dict = {}

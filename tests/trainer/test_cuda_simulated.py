@@ -95,3 +95,41 @@ def test_every_trainer_names_a_cuda_device_with_its_index():
 
     assert _device_str(torch.device("cuda")) == "cuda:0" == device_name(torch.device("cuda"))
     assert _device_str("cuda:1") == "cuda:1" and _device_str(torch.device("cpu")) == "cpu"
+
+
+def test_a_stack_trained_again_in_halves_begins_each_models_callbacks_once(monkeypatch):
+    """Running out of device memory after training began (here: building the
+    stack's parameters) retrains the stack in halves; each estimator's own
+    callbacks (a live plot) still see one fit: one begin, every epoch, one end."""
+    from nnwidgets.trainer.events import Callback
+
+    class Seen(Callback):
+        def __init__(self):
+            self.begins, self.epochs, self.ends = 0, [], 0
+
+        def on_fit_begin(self, **kw):
+            self.begins += 1
+
+        def on_epoch_end(self, record=None, **kw):
+            self.epochs.append(record["epoch"])
+
+        def on_fit_end(self, **kw):
+            self.ends += 1
+
+    real = mlp_engine.StackNet
+
+    def stack_net(*args, **kwargs):
+        if args[1] > 1:  # K, the models in the stack
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mlp_engine, "StackNet", stack_net)
+    ests, data = _grid()
+    seen = [Seen() for _ in ests]
+    for est, cb in zip(ests, seen):
+        est.set_params(callbacks=[cb])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit_stack(ests, data, max_models_per_batch=4)
+    for cb in seen:
+        assert (cb.begins, cb.epochs, cb.ends) == (1, [1, 2, 3, 4, 5], 1)
