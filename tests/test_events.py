@@ -206,3 +206,21 @@ def test_train_module_paces_its_callbacks():
     assert len(paced.calls) == 1 and paced.records() == list(result.history)
     result = train_module(nn.Linear(3, 1), X, y, epochs=30, lr=0.01, callbacks=[every], seed=0, loss="mse")
     assert len(every.calls) == 30
+
+
+def test_a_diverged_run_in_a_stack_gives_its_records_when_it_diverges(regression):
+    """Its last records reach a paced callback at once, not when the rest of
+    the stack ends (a live plot would show the run frozen meanwhile)."""
+    from nnwidgets.trainer.sweeps import sweep
+
+    X, y = regression
+    paced = Paced()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = sweep(MLPRegressor(hidden_layer_sizes=[5], random_state=0, max_iter=200, tol=0.0,
+                                    n_iter_no_change=1000, solver="sgd", momentum=0.0),
+                       {"learning_rate_init": [10.0, 0.001]}, X, y * 1e3, callbacks=[paced])
+    runs = [run for run, _, _ in paced.calls]
+    assert runs == [0, 1]  # the diverged run first, the other at its 200th epoch
+    assert len(paced.records(0)) == len(result.loss_curves[0]) == 1  # diverged in its second epoch
+    assert len(paced.records(1)) == 200

@@ -1062,6 +1062,8 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                             f"Training diverged at epoch {done + 1}: the training loss "
                             f"{what}. The model keeps {kept}. Use a smaller learning_rate_init "
                             f"(got {h['learning_rate_init']:g}; the default is 0.001).")
+                        # its last records now, not when the whole stack ends (paced callbacks)
+                        _deliver_records([r], callbacks, [run_ids[k]])
                         continue
                     good_rows.append(j)
                     r._epochs_run += 1

@@ -168,11 +168,14 @@ def _display_unflushed(data: dict, metadata):
     flush of stdout and stderr that ipykernel's display publisher does first
     when neither holds anything (each flush waits for the kernel's IOPub
     thread: about 0.5 ms apiece on a 2-core machine, in the middle of a
-    training). With text waiting, or another publisher, a plain display."""
+    training). With text waiting, another publisher, or off the main thread
+    (the publisher is shared: another thread's display must keep its
+    flushes), a plain display."""
     from IPython.display import display
 
     pub = getattr(_shell(), "display_pub", None)
-    if pub is None or not hasattr(pub, "_flush_streams") or "_flush_streams" in vars(pub) or not _streams_idle():
+    if (pub is None or not hasattr(pub, "_flush_streams") or "_flush_streams" in vars(pub)
+            or threading.current_thread() is not threading.main_thread() or not _streams_idle()):
         return display(data, metadata=metadata, raw=True, display_id=True)
     pub._flush_streams = lambda: None  # this call only (an instance attribute over the method)
     try:
@@ -446,7 +449,10 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         elif record is not None:
             self._pending.append((run, (record,)))
         now = time.perf_counter()
-        if now - self._last_flush >= self._interval:
+        if self.mode == "text":  # (its updates only print: a line every text_interval)
+            if now - self._last_text >= self.text_interval:
+                self._update(now, force=True)
+        elif now - self._last_flush >= self._interval:
             self._update(now)
         self._pace(now)
         return STOP if self._stop_flag else None
@@ -455,9 +461,10 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         """When the trainer should call :meth:`on_epoch_end` next: when the
         next update (or progress line) is due, and at least every
         ``_STOP_POLL`` seconds so that a Stop click is heard soon."""
-        due = self._last_flush + self._interval
         if self.mode == "text":
-            due = max(due, self._last_text + self.text_interval)
+            due = self._last_text + self.text_interval  # (its updates only print)
+        else:
+            due = self._last_flush + self._interval
         self.next_epoch_end = min(due, now + _STOP_POLL)
 
     def on_fit_end(self, *, stop_reason=None, **kwargs) -> None:

@@ -692,5 +692,34 @@ def test_the_view_is_shown_without_waiting_for_idle_streams(monkeypatch):
         sys.stderr._flush_pending = True  # a warning waits in stderr: it must come out first
         lossplot._display_unflushed({"text/plain": "view"}, None)
         assert len(shown) == 2 and flushes == [1]
+        sys.stderr._flush_pending = False
+        import threading  # off the main thread (the alarm's): the shared publisher is left alone
+
+        worker = threading.Thread(target=lossplot._display_unflushed, args=({"text/plain": "view"}, None))
+        worker.start()
+        worker.join()
+        assert len(shown) == 3 and flushes == [1, 1]
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_text_mode_asks_to_be_called_when_its_next_line_is_due(monkeypatch):
+    """In text mode the plot only prints: a paced trainer calls it when the
+    next progress line is due (text_interval after the last), or after 0.25 s
+    to hear Stop; a poll that prints nothing does not delay the next line."""
+    from nnwidgets.widgets import lossplot
+
+    clock = [64.0]  # (binary fractions of a second below: exact sums)
+    monkeypatch.setattr(lossplot.time, "perf_counter", lambda: clock[0])
+    out = io.StringIO()
+    plot = LiveLossPlot(mode="text", text_interval=0.375, stream=out)
+    plot.on_fit_begin(max_epochs=100, run_labels=["a"])
+    assert plot.next_epoch_end == -float("inf")  # the first epoch is printed at once
+    plot.on_epoch_end(run=0, record={"epoch": 1, "loss": 1.0}, records=[{"epoch": 1, "loss": 1.0}])
+    assert plot.next_epoch_end == 64.25  # min(the next line at 64.375, the Stop poll)
+    clock[0] = 64.3125  # a call (the epoch ended after the poll time): no line yet
+    plot.on_epoch_end(run=0, record={"epoch": 9, "loss": 0.5})
+    assert plot.next_epoch_end == 64.375  # still when the next line is due
+    clock[0] = 64.375
+    plot.on_epoch_end(run=0, record={"epoch": 12, "loss": 0.4})
+    assert [ln.split()[1] for ln in out.getvalue().splitlines()[1:]] == ["1/100", "12/100"]
