@@ -594,11 +594,14 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
                         self.points_update = {"seq": self.updates_sent, "data": data}
                     self.n_points = npoints
                     self._set_progress(rec, now)
-            elif self.mode == "text":
-                if rec is not None and not final and now - self._last_text >= self.text_interval:
-                    self._last_text = now
+            elif self.mode == "text" and rec is not None and not final and now - self._last_text >= self.text_interval:
+                self._last_text = now
+                self._set_progress(rec, now)
+                self._print(self.progress_line())
+            if final and self.mode != "widget":  # (the widget sets them with every update)
+                with self.hold_sync():
+                    self.n_points = sum(len(r["epoch"]) for r in self._runs)
                     self._set_progress(rec, now)
-                    self._print(self.progress_line())
 
     def _set_progress(self, rec, now) -> None:
         if rec is None:

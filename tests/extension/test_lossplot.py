@@ -723,3 +723,13 @@ def test_text_mode_asks_to_be_called_when_its_next_line_is_due(monkeypatch):
     clock[0] = 64.375
     plot.on_epoch_end(run=0, record={"epoch": 12, "loss": 0.4})
     assert [ln.split()[1] for ln in out.getvalue().splitlines()[1:]] == ["1/100", "12/100"]
+
+
+@pytest.mark.parametrize("mode", ["text", "none"])
+def test_the_plots_figures_are_final_after_a_fit_in_every_mode(data, mode):
+    """plot.epoch and plot.n_points (and the ETA) say where training ended,
+    with or without a widget view."""
+    X, y = data
+    plot = LiveLossPlot(mode=mode, stream=io.StringIO())
+    train_module(nn.Linear(4, 1), X, y, epochs=30, loss="mse", callbacks=[plot])
+    assert (plot.epoch, plot.n_points, plot.eta_s, plot.status) == (30, 30, 0.0, "done")
