@@ -1147,16 +1147,12 @@ def train_runs(runs: list[ModelRun], *, layer_units, activation, out_activation,
                     r.history.append(rec)
                     own = r.callbacks
                     if (t1 >= own.due or r._done) and own.callbacks:
-                        records = r.history[r._cb_from:]
-                        r._cb_from += len(records)
-                        if own.epoch_end(run=0, record=rec, model=r.est, records=records):
+                        if own.epoch_end(run=0, record=rec, model=r.est, records=_own_records(r)):
                             if not r._done:
                                 r._done = True
                                 r.stop_reason = "stopped"
                     if (t1 >= callbacks.due or r._done) and callbacks.callbacks:
-                        records = r.history[r._stack_from:]
-                        r._stack_from += len(records)
-                        stack_events.append({"run": run_ids[k], "record": rec, "model": r.est, "records": records})
+                        stack_events.append(_stack_event(r, run_ids[k]))
                 if stack_events:
                     stop_requested_batch = callbacks.epoch_end_many(stack_events)
                 # ---- device-side follow-up ----------------------------------
@@ -1236,19 +1232,30 @@ def _deliver_records(runs, callbacks, run_ids) -> None:
     :mod:`nnwidgets.trainer.events`), one call per run."""
     stack_events = []
     for k, r in enumerate(runs):
-        start = getattr(r, "_cb_from", None)
-        if start is None:
+        if not hasattr(r, "_cb_from"):
             continue  # the run never started
-        if r.callbacks.callbacks and start < len(r.history):
-            records = r.history[start:]
-            r._cb_from += len(records)
+        if r.callbacks.callbacks and r._cb_from < len(r.history):
+            records = _own_records(r)
             r.callbacks.epoch_end(run=0, record=records[-1], model=r.est, records=records)
         if callbacks.callbacks and r._stack_from < len(r.history):
-            records = r.history[r._stack_from:]
-            r._stack_from += len(records)
-            stack_events.append({"run": run_ids[k], "record": records[-1], "model": r.est, "records": records})
+            stack_events.append(_stack_event(r, run_ids[k]))
     if stack_events:
         callbacks.epoch_end_many(stack_events)
+
+
+def _own_records(r) -> list:
+    """The run's records its own callbacks have not been given yet (and marks them given)."""
+    records = r.history[r._cb_from:]
+    r._cb_from += len(records)
+    return records
+
+
+def _stack_event(r, run_id) -> dict:
+    """The stack callbacks' ``on_epoch_end`` keywords for the run's records
+    they have not been given yet (and marks them given)."""
+    records = r.history[r._stack_from:]
+    r._stack_from += len(records)
+    return {"run": run_id, "record": records[-1], "model": r.est, "records": records}
 
 
 def _overall_reason(runs):

@@ -892,8 +892,6 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
         if hasattr(exc, "add_note"):  # Python 3.11+
             kept = f"its weights from the end of epoch {len(history)}" if history else "its initial weights"
             exc.add_note(f"train_module: training failed in epoch {epoch}; the module keeps {kept}")
-        if delivered < len(history) and cbs.callbacks:  # a paced live plot still shows every finished epoch
-            cbs.epoch_end(run=0, record=history[-1], model=module, records=history[delivered:])
         if isinstance(exc, ValueError) and batch_norm is not None and bs == 1 and "value per channel" in str(exc):
             raise _one_sample_batches(batch_norm, settings["batch_size"], n, exc) from exc
         raise
@@ -905,9 +903,11 @@ def _fit(module, opt, loss_fn, task, targets, Xd, yd, Xvd, yvd, Xt, yt, to_x, to
         warnings.warn(
             "Training interrupted by user (KeyboardInterrupt): the module keeps the weights of the "
             f"last completed epoch ({len(history)}) and its history.", UserWarning, stacklevel=3)
-    if delivered < len(history) and cbs.callbacks:  # diverged, interrupted: the epochs a paced callback skipped
-        cbs.epoch_end(run=0, record=history[-1], model=module, records=history[delivered:])
-        delivered = len(history)
+    finally:
+        # the epochs a paced callback skipped (diverged, interrupted, failed):
+        # a live plot still shows every finished epoch
+        if delivered < len(history) and cbs.callbacks:
+            cbs.epoch_end(run=0, record=history[-1], model=module, records=history[delivered:])
     total = time.perf_counter() - t_start
     module.eval()
 

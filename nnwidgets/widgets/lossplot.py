@@ -145,9 +145,7 @@ def _cell_number():
 
 
 def _in_ipython() -> bool:
-    from IPython import get_ipython
-
-    return get_ipython() is not None
+    return _shell() is not None
 
 
 def _display(bundle: dict) -> None:
@@ -449,23 +447,23 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         elif record is not None:
             self._pending.append((run, (record,)))
         now = time.perf_counter()
-        if self.mode == "text":  # (its updates only print: a line every text_interval)
-            if now - self._last_text >= self.text_interval:
-                self._update(now, force=True)
-        elif now - self._last_flush >= self._interval:
-            self._update(now)
+        if now >= self._update_due():
+            self._update(now, force=self.mode == "text")  # (text mode: _update's own gate is the widget's)
         self._pace(now)
         return STOP if self._stop_flag else None
 
+    def _update_due(self) -> float:
+        """When the next update is due: the widget's, or in text mode (whose
+        updates only print) the next progress line's."""
+        if self.mode == "text":
+            return self._last_text + self.text_interval
+        return self._last_flush + self._interval
+
     def _pace(self, now: float) -> None:
         """When the trainer should call :meth:`on_epoch_end` next: when the
-        next update (or progress line) is due, and at least every
-        ``_STOP_POLL`` seconds so that a Stop click is heard soon."""
-        if self.mode == "text":
-            due = self._last_text + self.text_interval  # (its updates only print)
-        else:
-            due = self._last_flush + self._interval
-        self.next_epoch_end = min(due, now + _STOP_POLL)
+        next update is due, and at least every ``_STOP_POLL`` seconds so that
+        a Stop click is heard soon."""
+        self.next_epoch_end = min(self._update_due(), now + _STOP_POLL)
 
     def on_fit_end(self, *, stop_reason=None, **kwargs) -> None:
         self._stop_reason = stop_reason
@@ -682,9 +680,7 @@ class LiveLossPlot(anywidget.AnyWidget, Callback):
         or None (no IPython, or training in a thread of its own)."""
         if self.mode != "widget" or threading.current_thread() is not threading.main_thread():
             return None
-        from IPython import get_ipython
-
-        return get_ipython()
+        return _shell()
 
     def _register_cell_end(self) -> bool:
         """Has :meth:`finalize` called when the running notebook cell finishes
